@@ -1,0 +1,332 @@
+"""CommandHandle: one command's ack, receipts and lifecycle, as a strategy sees them.
+
+Handles are made only by the gateway. A handle moves through these states::
+
+    PENDING   created, its command not yet answered (never visible to callers of submit)
+    ANSWERED  the ack is in; receipts and lifecycle events keep arriving
+    FINAL     the command's outcome and its order's state are terminal; nothing more will come
+
+``resolved()`` maps an UNKNOWN_EXECUTION through the reconciler's report:
+SYNCHRONIZED -> ACCEPTED with the venue's state; ABSENT -> REJECTED, safe_to_resubmit;
+STILL_UNCERTAIN / DIVERGED -> UNKNOWN_EXECUTION, retriable. With no reconciler settling the
+command it raises ``ResolutionTimeout`` at once rather than wait forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from enum import Enum
+
+from gateway.model import (
+    Ack,
+    CommandAck,
+    CommandOperation,
+    CommandReceipt,
+    CommandStatus,
+    LifecycleEvent,
+    OrderReport,
+    OrderState,
+    OrderUpdate,
+    Receipt,
+    ReconcileOutcome,
+    ReconcileReport,
+    RecoveryCompleted,
+    utc_now,
+)
+
+__all__ = [
+    "CommandHandle",
+    "EndOfLifecycle",
+    "HandleState",
+    "HandleStatistics",
+    "ResolutionTimeout",
+    "receipt_from_report",
+]
+
+_PRIVATE = object()
+
+
+class ResolutionTimeout(asyncio.TimeoutError):
+    """``resolved()`` gave up waiting: the command is still UNKNOWN_EXECUTION (never resend it)."""
+
+
+class EndOfLifecycle(Exception):
+    """``next_lifecycle()`` on a final command whose events have all been read."""
+
+
+class HandleState(Enum):
+    PENDING = "PENDING"  # not yet answered
+    ANSWERED = "ANSWERED"  # ack in; more receipts or order updates may follow
+    FINAL = "FINAL"  # outcome and order state terminal; the bus no longer routes to it
+
+
+@dataclass(frozen=True, slots=True)
+class HandleStatistics:
+    depth: int  # lifecycle events not yet read
+    peak: int  # the most ever unread at once
+    waiters: int  # tasks blocked in next_lifecycle()
+    delivered: int  # lifecycle events delivered in all
+
+
+def receipt_from_report(base: CommandReceipt, report: ReconcileReport) -> CommandReceipt:
+    """The receipt a reconciliation report proves, starting from the command's unknown receipt."""
+    order = report.order
+    common = {
+        "order_id": (order.order_id if order else None) or report.order_id or base.order_id,
+        "received_at": utc_now(),
+    }
+    if report.outcome is ReconcileOutcome.SYNCHRONIZED:
+        return base.model_copy(
+            update={
+                **common,
+                "status": CommandStatus.ACCEPTED,
+                "message": f"reconciled from {report.evidence.value}: {report.reason}".rstrip(": "),
+                "retriable": False,
+                "safe_to_resubmit": False,
+                "order_state": order.state if order else base.order_state,
+                "filled_quantity": order.filled_quantity if order else base.filled_quantity,
+                "average_price": order.average_price if order else base.average_price,
+            }
+        )
+    if report.outcome is ReconcileOutcome.ABSENT:
+        return base.model_copy(
+            update={
+                **common,
+                "status": CommandStatus.REJECTED,
+                "message": f"proved absent: {report.reason}",
+                "retriable": False,
+                "safe_to_resubmit": True,
+            }
+        )
+    return base.model_copy(
+        update={
+            **common,
+            "status": CommandStatus.UNKNOWN_EXECUTION,
+            "message": f"{report.outcome.value}: {report.reason}",
+            "retriable": True,
+            "safe_to_resubmit": False,
+        }
+    )
+
+
+class CommandHandle:
+    """One command's view; see the module docstring. Made only by ``Gateway``."""
+
+    __slots__ = (
+        "_ack",
+        "_delivered",
+        "_events",
+        "_final",
+        "_last_order",
+        "_peak",
+        "_receipt_cursor",
+        "_receipt_waiters",
+        "_receipts",
+        "_resolution",
+        "_resolution_waiters",
+        "_settler",
+        "_waiters",
+        "client_order_id",
+        "command_id",
+        "instrument",
+        "operation",
+        "order_id",
+        "request",
+        "venue",
+    )
+
+    def __init__(
+        self,
+        token: object,
+        *,
+        command_id: str,
+        operation: CommandOperation,
+        venue: str,
+        instrument: str,
+        client_order_id: str | None,
+        request: object,
+    ):
+        if token is not _PRIVATE:
+            raise TypeError("CommandHandle is created by Gateway.submit()/cancel(); it has no public constructor")
+        self.command_id = command_id
+        self.operation = operation
+        self.venue = venue
+        self.instrument = instrument
+        self.client_order_id = client_order_id
+        self.order_id: str | None = None
+        self.request = request
+        self._ack: CommandAck | None = None
+        self._events: deque[LifecycleEvent] = deque()
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._peak = 0
+        self._delivered = 0
+        self._receipts: list[CommandReceipt] = []
+        self._receipt_cursor = 0
+        self._receipt_waiters: list[asyncio.Future[None]] = []
+        self._resolution: CommandReceipt | None = None
+        self._resolution_waiters: list[asyncio.Future[None]] = []
+        self._settler = False
+        self._final = False
+        self._last_order: OrderReport | None = None
+
+    @classmethod
+    def _create(cls, **kwargs: object) -> CommandHandle:
+        return cls(_PRIVATE, **kwargs)  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        status = self._ack.receipt.status.value if self._ack else "PENDING"
+        return f"<CommandHandle {self.operation.value} {self.command_id} {status} {self.state.value}>"
+
+    # ------------------------------------------------------------------ public surface
+
+    @property
+    def ack(self) -> CommandAck:
+        if self._ack is None:
+            raise RuntimeError(f"command {self.command_id} has not been answered yet")
+        return self._ack
+
+    @property
+    def state(self) -> HandleState:
+        if self._final:
+            return HandleState.FINAL
+        return HandleState.PENDING if self._ack is None else HandleState.ANSWERED
+
+    @property
+    def latest_receipt(self) -> CommandReceipt | None:
+        return self._receipts[-1] if self._receipts else None
+
+    async def receipt(self) -> CommandReceipt:
+        """First call: the ack's receipt. Each later call: the next receipt for this command."""
+        while self._receipt_cursor >= len(self._receipts):
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._receipt_waiters.append(fut)
+            await fut
+        receipt = self._receipts[self._receipt_cursor]
+        self._receipt_cursor += 1
+        return receipt
+
+    async def next_lifecycle(self) -> LifecycleEvent:
+        """The next lifecycle event for this command, in sequence order.
+
+        Raises ``EndOfLifecycle`` when the command is final and every event has been read.
+        """
+        while not self._events:
+            if self._final:
+                raise EndOfLifecycle(f"command {self.command_id} is final; no more lifecycle events")
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(fut)
+            try:
+                await fut
+            finally:
+                if fut in self._waiters:
+                    self._waiters.remove(fut)
+        return self._events.popleft()
+
+    async def lifecycle(self) -> AsyncIterator[LifecycleEvent]:
+        """Every lifecycle event as a stream; ends once the command is final and drained."""
+        while True:
+            try:
+                yield await self.next_lifecycle()
+            except EndOfLifecycle:
+                return
+
+    async def resolved(self, timeout: float | None = None) -> CommandReceipt:
+        """The receipt resolved as far as the evidence allows (see the module docstring)."""
+        current = self._current_resolution()
+        if current is not None:
+            return current
+        if not self._settler:
+            raise ResolutionTimeout(f"command {self.command_id} is UNKNOWN_EXECUTION and no reconciler is settling it")
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._resolution_waiters.append(fut)
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except TimeoutError as exc:
+            raise ResolutionTimeout(
+                f"command {self.command_id} still UNKNOWN_EXECUTION after {timeout}s; it is still being reconciled"
+            ) from exc
+        finally:
+            if fut in self._resolution_waiters:
+                self._resolution_waiters.remove(fut)
+        current = self._current_resolution()
+        assert current is not None
+        return current
+
+    def statistics(self) -> HandleStatistics:
+        return HandleStatistics(len(self._events), self._peak, len(self._waiters), self._delivered)
+
+    # ------------------------------------------------------------------ gateway side
+
+    def _current_resolution(self) -> CommandReceipt | None:
+        if self._resolution is not None:
+            return self._resolution
+        if self._ack is not None and self._ack.receipt.status is not CommandStatus.UNKNOWN_EXECUTION:
+            return self._ack.receipt
+        return None
+
+    def _attach_settler(self) -> None:
+        self._settler = True
+
+    def _deliver(self, event: LifecycleEvent) -> None:
+        """Called by the bus only, in sequence order."""
+        if isinstance(event, Ack):
+            self._ack = event.ack
+            self.order_id = self.order_id or event.ack.receipt.order_id
+            self._push_receipt(event.ack.receipt)
+        elif isinstance(event, Receipt):
+            self.order_id = self.order_id or event.receipt.order_id
+            self._push_receipt(event.receipt)
+        elif isinstance(event, RecoveryCompleted):
+            self._resolve(event.report)
+        elif isinstance(event, OrderUpdate):
+            self.order_id = self.order_id or event.order.order_id
+            self._note_order(event.order)
+        self._events.append(event)
+        self._delivered += 1
+        if len(self._events) > self._peak:
+            self._peak = len(self._events)
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                break
+
+    def _note_order(self, order: OrderReport) -> None:
+        """Keep the most advanced venue view of this command's order (updates can arrive out of order)."""
+        last = self._last_order
+        if last is None or last.state.is_open or order.filled_quantity > last.filled_quantity:
+            if last is not None and last.state.is_terminal and order.state.is_open:
+                return
+            self._last_order = order
+
+    def _last_order_state(self) -> OrderState | None:
+        return self._last_order.state if self._last_order is not None else None
+
+    def _push_receipt(self, receipt: CommandReceipt) -> None:
+        self._receipts.append(receipt)
+        _wake_all(self._receipt_waiters)
+
+    def _resolve(self, report: ReconcileReport) -> None:
+        base = self._ack.receipt if self._ack is not None else None
+        if base is None:
+            return
+        self._resolution = receipt_from_report(base, report)
+        _wake_all(self._resolution_waiters)
+
+    def _mark_final(self) -> None:
+        self._final = True
+        # Wake every reader blocked on an empty queue so it can see the end.
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+def _wake_all(waiters: list[asyncio.Future[None]]) -> None:
+    for fut in waiters:
+        if not fut.done():
+            fut.set_result(None)
+    waiters.clear()

@@ -1,0 +1,6 @@
+"""The uncertain-outcome reconciler: settles every UNKNOWN_EXECUTION by venue evidence, never by guessing."""
+
+from gateway.model import EvidenceSource, ReconcileOutcome, ReconcileReport, ReconcileTrigger
+from reconcile.policy import ReconcilePolicy
+
+__all__ = ["EvidenceSource", "ReconcileOutcome", "ReconcilePolicy", "ReconcileReport", "ReconcileTrigger"]

@@ -1,0 +1,1 @@
+"""Venue adapters (one sub-package per dialect) and the exchange simulator."""
