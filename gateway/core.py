@@ -55,6 +55,7 @@ __all__ = ["DuplicateCommandError", "Gateway", "GatewayClosedError", "UnknownVen
 log = logging.getLogger("gateway")
 
 _RECENT_HANDLES = 10_000
+_DEFAULT_POLICY = ReconcilePolicy()
 
 
 class UnknownVenueError(InvalidOrderError):
@@ -81,7 +82,7 @@ class Gateway:
         venues: Sequence[Venue],
         gate: GatePort | None = None,
         journal: JournalPort | str | Path | None = None,
-        reconcile: ReconcilePolicy | ReconcilerPort | None = None,
+        reconcile: ReconcilePolicy | ReconcilerPort | None = _DEFAULT_POLICY,
         raise_on_risk: bool = False,
         *,
         client_id_prefix: str = "gw",
@@ -94,9 +95,8 @@ class Gateway:
         self._gate = gate
         self._journal_arg = journal
         self._journal: JournalPort | None = None
-        self._reconcile_arg: ReconcilePolicy | ReconcilerPort | None = (
-            ReconcilePolicy() if reconcile is None else reconcile
-        )
+        # None disables reconciliation (UNKNOWN receipts then stay unknown; resolved() says so).
+        self._reconcile_arg = reconcile
         self._reconciler: ReconcilerPort | None = None
         self._raise_on_risk = raise_on_risk
         self._bus = EventBus()
