@@ -1,0 +1,273 @@
+"""What every venue adapter shares: the write path that turns outcomes into receipts, filters,
+transport choice, rate-limit guards for reads, decimal/number parsing, and secret hygiene.
+
+A dialect subclasses ``AdapterBase`` and implements only its wire work:
+``_load_markets``, ``_submit_rest``/``_submit_ws``, ``_cancel_rest``/``_cancel_ws`` (each
+raising the ``venues.base`` outcome errors), ``_start_streams``/``_close_streams`` and the reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import time
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from gateway.model import (
+    CancelRequest,
+    CommandOperation,
+    CommandReceipt,
+    OrderRequest,
+    Transport,
+    utc_now,
+)
+from venues.base import (
+    InstrumentFilters,
+    InvalidOrderError,
+    NotSent,
+    RateLimitState,
+    UnknownInstrumentError,
+    VenueError,
+    VenueEventSink,
+    VenueRateLimited,
+    receipt_for_error,
+)
+from venues.transport import HttpKind, RestClient, make_rest_client
+
+__all__ = [
+    "AdapterBase",
+    "epoch_ms",
+    "fmt_decimal",
+    "hmac_sha256_hex",
+    "to_decimal",
+    "to_int",
+]
+
+
+def epoch_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def hmac_sha256_hex(secret: bytes, payload: bytes) -> str:
+    return hmac.new(secret, payload, hashlib.sha256).hexdigest()
+
+
+def fmt_decimal(value: Decimal) -> str:
+    """Plain notation without exponent or trailing zeros: Decimal('1E+1') -> '10', '0.0100' -> '0.01'."""
+    text = format(value.normalize(), "f")
+    return text
+
+
+def to_decimal(value: Any) -> Decimal:
+    """A venue number (JSON string or number) as Decimal; raises ValueError on anything else."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"not a decimal: {value!r}")
+    try:
+        return Decimal(str(value)) if isinstance(value, int | float) else Decimal(value)
+    except (InvalidOperation, TypeError) as exc:
+        raise ValueError(f"not a decimal: {value!r}") from exc
+
+
+def to_int(value: Any) -> int:
+    """A venue integer that recordings may stringify (``"1707907323983"`` or ``1707907323983``)."""
+    if isinstance(value, bool):
+        raise ValueError(f"not an integer: {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    raise ValueError(f"not an integer: {value!r}")
+
+
+class AdapterBase:
+    """Shared half of every adapter; see the module docstring. Never prints its secret."""
+
+    name: str
+    recv_window_ms: int
+    history_lag_seconds: float
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        api_key: str,
+        api_secret: str,
+        rest_url: str,
+        ws_api_url: str | None,
+        stream_url: str | None,
+        request_timeout: float,
+        recv_window_ms: int,
+        http: HttpKind,
+        history_lag_seconds: float,
+    ):
+        if not api_key or not api_secret:
+            raise ValueError("api_key and api_secret are required")
+        if request_timeout <= 0:
+            raise ValueError(f"request_timeout must be > 0, got {request_timeout}")
+        if not 0 < recv_window_ms <= 60_000:
+            raise ValueError(f"recv_window_ms must be in (0, 60000], got {recv_window_ms}")
+        self.name = name
+        self.api_key = api_key
+        self._secret = api_secret.encode()
+        self.rest_url = rest_url.rstrip("/")
+        self.ws_api_url = ws_api_url
+        self.stream_url = stream_url
+        self.request_timeout = request_timeout
+        self.recv_window_ms = recv_window_ms
+        self.history_lag_seconds = history_lag_seconds
+        self._http_kind = http
+        self._rest: RestClient = make_rest_client(http, request_timeout)
+        self._filters: dict[str, InstrumentFilters] = {}
+        self._native_to_unified: dict[str, str] = {}
+        self._marks: dict[str, Decimal] = {}
+        self._rate = RateLimitState()
+        self._reads = 0
+        self._sink: VenueEventSink | None = None
+
+    def __repr__(self) -> str:
+        key = self.api_key[:4] + "…" if len(self.api_key) > 4 else "…"
+        return f"{type(self).__name__}(name={self.name!r}, rest_url={self.rest_url!r}, api_key={key!r})"
+
+    # ------------------------------------------------------------------ signing (the one place the secret is used)
+
+    def _sign(self, payload: str | bytes) -> str:
+        return hmac_sha256_hex(self._secret, payload.encode() if isinstance(payload, str) else payload)
+
+    # ------------------------------------------------------------------ filters & instruments
+
+    def _set_filters(self, filters: InstrumentFilters) -> None:
+        self._filters[filters.instrument] = filters
+        self._native_to_unified[filters.native_symbol] = filters.instrument
+
+    def filters(self, instrument: str) -> InstrumentFilters:
+        found = self._filters.get(instrument)
+        if found is None:
+            raise UnknownInstrumentError(instrument, self.name)
+        return found
+
+    def native(self, instrument: str) -> str:
+        return self.filters(instrument).native_symbol
+
+    def unified(self, native_symbol: str) -> str:
+        """Unified id for a native symbol; unknown symbols map to a best-effort id, never raise."""
+        return self._native_to_unified.get(native_symbol, native_symbol)
+
+    def reference_price(self, instrument: str) -> Decimal | None:
+        return self._marks.get(instrument)
+
+    def _check_client_order_id(self, client_order_id: str) -> None:
+        """Venue-specific id rules beyond the model's; override to tighten."""
+
+    def validate(self, request: OrderRequest) -> None:
+        filters = self.filters(request.instrument)
+        if request.client_order_id is not None:
+            self._check_client_order_id(request.client_order_id)
+        filters.check(request, self.reference_price(request.instrument))
+
+    # ------------------------------------------------------------------ transport choice
+
+    def _ws_up(self) -> bool:
+        return False
+
+    def transport_for(self, requested: Transport) -> Transport:
+        if requested is Transport.AUTO:
+            return Transport.WEBSOCKET if self._ws_up() else Transport.REST
+        return requested
+
+    # ------------------------------------------------------------------ the write path
+
+    async def submit(self, request: OrderRequest) -> CommandReceipt:
+        if request.client_order_id is None:
+            raise InvalidOrderError("client_order_id", "must be set before sending (the gateway assigns one)")
+        transport = self.transport_for(request.transport)
+        sent_at = utc_now()
+        try:
+            if transport is Transport.WEBSOCKET:
+                if not self._ws_up():
+                    raise NotSent(f"{self.name}: WebSocket API is not connected")
+                return await self._submit_ws(request, sent_at)
+            return await self._submit_rest(request, sent_at)
+        except VenueError as exc:
+            return receipt_for_error(
+                request,
+                exc,
+                operation=CommandOperation.CREATE_ORDER,
+                client_order_id=request.client_order_id,
+                request_id=None,
+                transport=transport,
+                sent_at=sent_at,
+            )
+
+    async def cancel(self, request: CancelRequest, request_id: str) -> CommandReceipt:
+        transport = self.transport_for(request.transport)
+        sent_at = utc_now()
+        try:
+            if transport is Transport.WEBSOCKET:
+                if not self._ws_up():
+                    raise NotSent(f"{self.name}: WebSocket API is not connected")
+                return await self._cancel_ws(request, request_id, sent_at)
+            return await self._cancel_rest(request, request_id, sent_at)
+        except VenueError as exc:
+            return receipt_for_error(
+                request,
+                exc,
+                operation=CommandOperation.CANCEL_ORDER,
+                client_order_id=request.client_order_id,
+                request_id=request_id,
+                transport=transport,
+                sent_at=sent_at,
+                order_id=request.order_id,
+            )
+
+    async def _submit_rest(self, request: OrderRequest, sent_at: Any) -> CommandReceipt:
+        raise NotSent(f"{self.name}: REST orders are not supported by this adapter")
+
+    async def _submit_ws(self, request: OrderRequest, sent_at: Any) -> CommandReceipt:
+        raise NotSent(f"{self.name}: WebSocket orders are not supported by this adapter")
+
+    async def _cancel_rest(self, request: CancelRequest, request_id: str, sent_at: Any) -> CommandReceipt:
+        raise NotSent(f"{self.name}: REST cancels are not supported by this adapter")
+
+    async def _cancel_ws(self, request: CancelRequest, request_id: str, sent_at: Any) -> CommandReceipt:
+        raise NotSent(f"{self.name}: WebSocket cancels are not supported by this adapter")
+
+    # ------------------------------------------------------------------ reads
+
+    def rate_limit(self) -> RateLimitState:
+        return self._rate
+
+    def read_count(self) -> int:
+        return self._reads
+
+    async def _before_read(self, weight: int = 1, max_wait: float = 5.0) -> None:
+        """Count the read and respect the venue's budget: wait out a short ban, refuse a long one."""
+        self._reads += 1
+        now = time.monotonic()
+        rate = self._rate
+        if rate.banned_until > now:
+            wait = rate.banned_until - now
+            if wait > max_wait:
+                raise VenueRateLimited(f"{self.name}: rate-limited for {wait:.1f}s more", retry_after=wait)
+            await asyncio.sleep(wait)
+        elif rate.limit and rate.used + weight > rate.limit * 0.9 and rate.reset_at > now:
+            # Leave the last 10% of the budget to writes: reads wait for the window to roll.
+            wait = rate.reset_at - now
+            if wait > max_wait:
+                raise VenueRateLimited(
+                    f"{self.name}: read budget nearly spent; resets in {wait:.1f}s", retry_after=wait
+                )
+            await asyncio.sleep(wait)
+
+    def _note_ban(self, seconds: float) -> None:
+        self._rate.banned_until = max(self._rate.banned_until, time.monotonic() + seconds)
+
+    async def close(self) -> None:
+        await self._close_streams()
+        await self._rest.close()
+
+    async def _close_streams(self) -> None:
+        """Close WS API and user-stream connections (override)."""
