@@ -1,0 +1,142 @@
+"""A scripted in-memory Venue for unit tests of the gateway core (no network)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from decimal import Decimal
+
+from gateway.model import (
+    CancelRequest,
+    CommandOperation,
+    CommandReceipt,
+    CommandStatus,
+    OrderReport,
+    OrderRequest,
+    OrderState,
+    TradeReport,
+    Transport,
+    utc_now,
+)
+from venues.base import InstrumentFilters, RateLimitState, UnknownInstrumentError, VenueEventSink
+
+BTC = "BTC/USDT:USDT"
+ETH = "ETH/USDT:USDT"
+
+Script = Callable[[OrderRequest], CommandReceipt]
+
+
+class ScriptedVenue:
+    """Answers each submit with the next scripted status (default ACCEPTED/NEW); records every send."""
+
+    recv_window_ms = 5000
+    history_lag_seconds = 0.0
+
+    def __init__(self, name: str = "fake") -> None:
+        self.name = name
+        self.sink: VenueEventSink | None = None
+        self.sent: list[OrderRequest | CancelRequest] = []
+        self.script: deque[CommandStatus] = deque()
+        self._order_ids = iter(range(1, 1_000_000))
+        self._filters = {
+            BTC: InstrumentFilters(
+                self.name,
+                BTC,
+                "BTCUSDT",
+                Decimal("0.1"),
+                Decimal("0.001"),
+                Decimal("0.001"),
+                Decimal("1000"),
+                Decimal("5"),
+            ),
+            ETH: InstrumentFilters(
+                self.name,
+                ETH,
+                "ETHUSDT",
+                Decimal("0.01"),
+                Decimal("0.001"),
+                Decimal("0.001"),
+                Decimal("1000"),
+                Decimal("5"),
+            ),
+        }
+
+    async def start(self, sink: VenueEventSink) -> None:
+        self.sink = sink
+
+    async def close(self) -> None:
+        return None
+
+    def filters(self, instrument: str) -> InstrumentFilters:
+        if instrument not in self._filters:
+            raise UnknownInstrumentError(instrument, self.name)
+        return self._filters[instrument]
+
+    def validate(self, request: OrderRequest) -> None:
+        self.filters(request.instrument).check(request, self.reference_price(request.instrument))
+
+    def reference_price(self, instrument: str) -> Decimal | None:
+        return Decimal("50000") if instrument == BTC else Decimal("3000")
+
+    def transport_for(self, requested: Transport) -> Transport:
+        return Transport.REST if requested is Transport.AUTO else requested
+
+    async def submit(self, request: OrderRequest) -> CommandReceipt:
+        self.sent.append(request)
+        status = self.script.popleft() if self.script else CommandStatus.ACCEPTED
+        accepted = status is CommandStatus.ACCEPTED
+        return CommandReceipt(
+            operation=CommandOperation.CREATE_ORDER,
+            status=status,
+            venue=self.name,
+            instrument=request.instrument,
+            order_id=str(next(self._order_ids)) if accepted else None,
+            client_order_id=request.client_order_id,
+            order_state=OrderState.NEW if accepted else None,
+            safe_to_resubmit=status is CommandStatus.REJECTED,
+            retriable=status is CommandStatus.UNKNOWN_EXECUTION,
+            message="scripted",
+            transport=self.transport_for(request.transport),
+            sent_at=utc_now(),
+            received_at=utc_now(),
+        )
+
+    async def cancel(self, request: CancelRequest, request_id: str) -> CommandReceipt:
+        self.sent.append(request)
+        return CommandReceipt(
+            operation=CommandOperation.CANCEL_ORDER,
+            status=CommandStatus.ACCEPTED,
+            venue=self.name,
+            instrument=request.instrument,
+            order_id=request.order_id,
+            client_order_id=request.client_order_id,
+            request_id=request_id,
+            order_state=OrderState.CANCELED,
+            transport=Transport.REST,
+            sent_at=utc_now(),
+            received_at=utc_now(),
+        )
+
+    def push(self, order: OrderReport) -> None:
+        assert self.sink is not None
+        self.sink.order_update(order)
+
+    async def query_order(
+        self, instrument: str, *, client_order_id: str | None = None, order_id: str | None = None
+    ) -> OrderReport | None:
+        return None
+
+    async def open_orders(self, instrument: str) -> list[OrderReport]:
+        return []
+
+    async def order_history(self, instrument: str, start_ms: int, end_ms: int) -> list[OrderReport]:
+        return []
+
+    async def trades(self, instrument: str, start_ms: int, end_ms: int) -> list[TradeReport]:
+        return []
+
+    def rate_limit(self) -> RateLimitState:
+        return RateLimitState()
+
+    def read_count(self) -> int:
+        return 0
