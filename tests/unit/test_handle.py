@@ -154,7 +154,7 @@ async def test_resolved_times_out_while_reconciliation_runs() -> None:
     bus, h = EventBus(), make_handle()
     ack(bus, h, CommandStatus.UNKNOWN_EXECUTION)
     h._attach_settler()
-    with pytest.raises(ResolutionTimeout, match="still UNKNOWN_EXECUTION after 0.01s"):
+    with pytest.raises(ResolutionTimeout, match=r"still UNKNOWN_EXECUTION after 0\.01s"):
         await h.resolved(timeout=0.01)
     assert issubclass(ResolutionTimeout, asyncio.TimeoutError)
 
