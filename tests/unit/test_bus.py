@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
 
 from gateway.bus import EventBus
@@ -73,7 +74,7 @@ def test_ten_thousand_handles_route_correctly_and_sequences_increase() -> None:
         routed_sequences.append(events[0].sequence)
     # Updates were routed from c9999 down to c0: their sequences must strictly increase in that order.
     in_routing_order = list(reversed(routed_sequences))
-    assert all(a < b for a, b in zip(in_routing_order, in_routing_order[1:], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(in_routing_order))
     assert bus.next_sequence() == in_routing_order[-1] + 1
 
 
