@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import signal
 
 from rich.console import Console
@@ -28,6 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--fault-rate", type=float, default=0.2, help="probability a write is hit (default 0.2)")
     parser.add_argument("--history-lag-ms", type=int, default=0)
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON line with the URLs and credentials (for scripts that start the simulator)",
+    )
 
 
 def _campaign(args: argparse.Namespace) -> FaultCampaign | None:
@@ -54,6 +60,19 @@ async def _serve(args: argparse.Namespace) -> None:
         history_lag_ms=args.history_lag_ms,
     )
     async with sim:
+        if args.json:
+            info = {
+                "base_url": sim.base_url,
+                "api_key": sim.api_key,
+                "api_secret": sim.api_secret,
+                **{
+                    name: {"rest_url": v.rest_url, "ws_api_url": v.ws_api_url, "stream_url": v.stream_url}
+                    for name, v in sim.venues.items()
+                },
+            }
+            print(json.dumps(info), flush=True)
+            await _wait_for_signal()
+            return
         table = Table(title=f"gateway sim on {sim.base_url}", show_lines=False)
         table.add_column("venue")
         table.add_column("rest_url")
@@ -66,12 +85,16 @@ async def _serve(args: argparse.Namespace) -> None:
         console.print(f"api_secret {sim.api_secret}")
         console.print(f"admin      {sim.base_url}/admin/truth  (POST /admin/faults, /admin/mark)")
         console.print("Ctrl-C to stop.", style="dim")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        await _wait_for_signal()
+
+
+async def _wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
 
 
 def run(args: argparse.Namespace) -> int:
