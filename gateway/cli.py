@@ -28,11 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(_module=module)
         try:
             mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name and module.startswith(exc.name):
-                p.set_defaults(_missing=f"`gateway {name}` is not available: {exc}")
-                continue
-            raise
+        except ImportError as exc:
+            # e.g. `gateway bench` outside a source checkout: the other subcommands still work.
+            p.set_defaults(_missing=f"`gateway {name}` is not available here: {exc}")
+            continue
         add_arguments: Callable[[argparse.ArgumentParser], None] = mod.add_arguments
         add_arguments(p)
     return parser
