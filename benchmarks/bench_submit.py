@@ -73,7 +73,8 @@ class RawBinance:
         assert self.session is not None
         query = (
             f"symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=IOC&quantity=0.001&price=40000"
-            f"&newClientOrderId={_cid('rr')}&newOrderRespType=RESULT&recvWindow=5000&timestamp={int(time.time() * 1000)}"
+            f"&newClientOrderId={_cid('rr')}&newOrderRespType=RESULT&recvWindow=5000"
+            f"&timestamp={int(time.time() * 1000)}"
         )
         url = f"{self.rest}/fapi/v1/order?{query}&signature={_sign(self.secret, query)}"
         async with self.session.post(url, headers={"X-MBX-APIKEY": self.key}) as resp:
