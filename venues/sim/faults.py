@@ -107,13 +107,21 @@ class Fault:
         client_order_id: str | None,
         symbol: str | None,
     ) -> bool:
-        return (
-            (self.venue is None or self.venue == venue)
-            and (
+        # Stream kinds apply to user-stream events (operation "stream") whatever ``operation``
+        # says (its default is "create"), and no other kind is ever consumed by a stream event.
+        if self.kind.is_stream or operation == "stream":
+            if self.kind.is_stream != (operation == "stream"):
+                return False
+            op_matches = True
+        else:
+            op_matches = (
                 self.operation == "any"
                 or self.operation == operation
                 or (self.operation == "read" and operation == "query")
             )
+        return (
+            (self.venue is None or self.venue == venue)
+            and op_matches
             and (self.transport is None or transport is None or self.transport == transport)
             and (self.client_order_id is None or self.client_order_id == client_order_id)
             and (self.symbol is None or self.symbol == symbol)
