@@ -1,0 +1,947 @@
+"""Write-ahead command journal: one SQLite file, runs with manifests, crash recovery.
+
+The promise: a command is in the journal before it leaves the process, or it was never
+sent; after any crash, every command that might have executed is found and reconciled.
+
+Layout
+------
+Two tables. ``entries`` is append-only: each row is one audit item, in write order (``id``):
+
+- ``RunStarted``   the run's manifest (run id, parent run id, started at, versions, venues,
+                   durability, the predecessors this boot sealed or quarantined);
+- ``Intent``       a command's full request, client order id, venue and transport, written
+                   (and, in ``power`` mode, fsynced) *before* the send;
+- ``Recovered``    the same, copied into a new run for a command a predecessor left without a
+                   final outcome, so a crash during recovery loses nothing either;
+- ``Ack`` / ``Receipt`` / ``OrderUpdate`` / ``RecoveryScheduled`` / ``RecoveryCompleted``
+                   lifecycle events from the bus tap, after the fact (``model_dump_json``);
+- ``RunEnded``     written by a clean ``close()``.
+
+Every entry carries a bus ``sequence`` (run markers carry the last sequence seen, they take
+none) and ``checksum = sha256(previous checksum | run, sequence, kind, ids | body)``: one
+chain per run, starting from the run id. ``runs`` is the mutable index of runs (status,
+whether a successor has taken over its open commands); it is a cache of what the entries
+say, never the evidence.
+
+Durability levels
+-----------------
+``process`` (default): WAL with ``synchronous=NORMAL``. An intent is committed (written to
+the WAL with ``write()``) before ``record_intent`` returns, so it survives the process being
+killed; the OS may still lose it on power failure. ``power``: ``synchronous=FULL``; the
+commit that holds an intent is fsynced before ``record_intent`` returns.
+
+Group commit (``power``): ``record_intent`` queues its row and waits for *its* flush. One
+flusher task writes everything queued in one transaction, one fsync, on a writer thread;
+intents arriving meanwhile form the next batch. N concurrent submitters therefore share
+about one fsync per flush instead of paying N. Lifecycle events never wait: they are
+buffered and ride along with the next flush (or a short timer), in both modes.
+
+That buffering is deliberate and safe: an ack lost in a crash leaves an intent without an
+outcome, which recovery hands to the reconciler. Losing an *intent* is what must never
+happen, and it cannot: ``record_intent`` returns only after the commit (and raises if it
+fails, which makes ``Gateway`` halt new submits instead of sending unjournaled orders; after
+one failed write every later ``record_intent`` raises too).
+
+Recovery (``open_run``)
+-----------------------
+1. every chain is verified; a run whose entries fail it is QUARANTINED: read-only, reported
+   (log, manifest, ``journal.quarantined``), never replayed and never a source of receipts;
+2. runs still marked RUNNING are sealed: ENDED if their tail is a ``RunEnded``, otherwise
+   CRASHED_RECOVERED;
+3. every command a predecessor (any run not yet taken over, crashed or cleanly closed) left
+   without a final outcome is copied into the new run as ``Recovered`` and returned, for
+   ``Gateway`` to adopt and reconcile with trigger STARTUP.
+
+A *final outcome* is: a create whose latest receipt is REJECTED, or ACCEPTED with a
+terminal order state, or whose order reached a terminal state in an ``OrderUpdate`` or a
+reconciliation report, or which was proved ABSENT; a cancel with a receipt that is not
+UNKNOWN_EXECUTION. Everything else is returned: intent only (the process died around the
+send), UNKNOWN_EXECUTION, and ACCEPTED orders still resting (NEW / PARTIALLY_FILLED): they
+may have filled while nobody was listening.
+
+Deliberately not done
+---------------------
+- No pruning or rotation: the file grows; boot verification is linear in its size.
+- The chain proves content and order, not completeness of a crashed tail (a clean end is
+  proved by ``RunEnded``); it is an integrity check against corruption, not a signature.
+- One live gateway per file: nothing stops two processes from opening the same journal,
+  and the second would seal the first's run as crashed.
+- ``PendingCommand.extra`` is not journaled (it holds in-memory reconciler state).
+- Secrets are never written: requests carry none and venue credentials never reach here.
+- A sequence consumed by an intent whose write failed leaves a gap in the audit stream;
+  the gateway is halted at that point, and the replica reports the gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import platform
+import secrets
+import sqlite3
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+from pydantic import TypeAdapter
+
+from gateway.model import (
+    Ack,
+    AnyLifecycleEvent,
+    CancelRequest,
+    CommandOperation,
+    CommandReceipt,
+    CommandStatus,
+    LifecycleEvent,
+    OrderRequest,
+    OrderState,
+    OrderUpdate,
+    Receipt,
+    ReconcileOutcome,
+    RecoveryCompleted,
+    Transport,
+    utc_now,
+)
+from gateway.ports import PendingCommand, RecoveredCommand
+
+__all__ = [
+    "AuditItem",
+    "Durability",
+    "IntentEntry",
+    "Journal",
+    "JournalEntry",
+    "JournalError",
+    "JournalReader",
+    "JournalWriteError",
+    "RunInfo",
+    "RunStatus",
+    "VerifyResult",
+]
+
+log = logging.getLogger("gateway.journal")
+
+Durability = Literal["process", "power"]
+
+_EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyLifecycleEvent)
+_EVENT_KINDS = frozenset({"Ack", "Receipt", "RecoveryScheduled", "RecoveryCompleted", "OrderUpdate"})
+_INTENT_KINDS = frozenset({"Intent", "Recovered"})
+_FLUSH_INTERVAL = 0.02  # seconds a buffered lifecycle event may wait for a flush
+_FLUSH_BATCH = 512  # buffered events that force a flush at once
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id        TEXT PRIMARY KEY,
+    parent_run_id TEXT,
+    started_at    TEXT NOT NULL,
+    ended_at      TEXT,
+    status        TEXT NOT NULL,
+    taken_over    INTEGER NOT NULL DEFAULT 0,
+    reason        TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS entries (
+    id              INTEGER PRIMARY KEY,
+    run_id          TEXT NOT NULL,
+    seq             INTEGER NOT NULL,
+    kind            TEXT NOT NULL,
+    command_id      TEXT,
+    client_order_id TEXT,
+    venue           TEXT,
+    body            BLOB NOT NULL,
+    checksum        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entries_by_command ON entries(command_id);
+CREATE INDEX IF NOT EXISTS entries_by_run ON entries(run_id, id);
+"""
+
+
+class RunStatus(StrEnum):
+    RUNNING = "RUNNING"  # open now, or its process died and no successor has booted yet
+    ENDED = "ENDED"  # closed cleanly (its tail is a RunEnded entry)
+    CRASHED_RECOVERED = "CRASHED_RECOVERED"  # died; a successor sealed it and took over its commands
+    QUARANTINED = "QUARANTINED"  # its checksum chain is broken: read-only, never replayed
+
+
+class JournalError(Exception):
+    """The journal cannot be used as asked."""
+
+
+class JournalWriteError(JournalError):
+    """A write failed: nothing may be sent that is not journaled, so the gateway halts."""
+
+
+@dataclass(frozen=True, slots=True)
+class IntentEntry:
+    """A command written before its send (``Intent``) or adopted by a new run (``Recovered``)."""
+
+    sequence: int
+    command: PendingCommand
+    recovered_from: str | None = None  # the run that left it unresolved, for ``Recovered``
+    last_receipt: CommandReceipt | None = None
+
+    @property
+    def command_id(self) -> str:
+        return self.command.command_id
+
+
+AuditItem = IntentEntry | LifecycleEvent
+"""What the audit stream carries: every item takes one bus sequence."""
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One stored row, undecoded."""
+
+    id: int
+    run_id: str
+    sequence: int
+    kind: str
+    command_id: str | None
+    client_order_id: str | None
+    venue: str | None
+    body: bytes
+    checksum: str
+
+    def decode(self) -> AuditItem | dict[str, Any]:
+        """An ``IntentEntry``, a ``LifecycleEvent``, or the JSON dict of a run marker."""
+        if self.kind in _INTENT_KINDS:
+            return decode_intent(self.sequence, self.body)
+        if self.kind in _EVENT_KINDS:
+            event: LifecycleEvent = _EVENT_ADAPTER.validate_json(self.body)
+            return event
+        parsed: dict[str, Any] = orjson.loads(self.body)
+        return parsed
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    run_id: str
+    parent_run_id: str | None
+    started_at: str
+    ended_at: str | None
+    status: RunStatus
+    taken_over: bool
+    reason: str
+    entries: int = 0
+    commands: int = 0
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    run_id: str
+    entries: int
+    ok: bool
+    broken_at: int | None = None  # entry id where the chain first fails
+    detail: str = ""
+
+
+# ---------------------------------------------------------------------- encoding
+
+
+def _chain(
+    prev: str, run_id: str, seq: int, kind: str, cmd: str | None, cid: str | None, venue: str | None, body: bytes
+) -> str:
+    head = f"{prev}\x1f{run_id}\x1f{seq}\x1f{kind}\x1f{cmd or ''}\x1f{cid or ''}\x1f{venue or ''}\x1f"
+    return hashlib.sha256(head.encode() + body).hexdigest()[:32]
+
+
+def encode_intent(
+    command: PendingCommand, *, recovered_from: str | None = None, last_receipt: CommandReceipt | None = None
+) -> bytes:
+    head: dict[str, Any] = {
+        "command_id": command.command_id,
+        "operation": command.operation.value,
+        "venue": command.venue,
+        "instrument": command.instrument,
+        "client_order_id": command.client_order_id,
+        "order_id": command.order_id,
+        "sent_at": command.sent_at,
+        "recv_window_ms": command.recv_window_ms,
+        "transport": command.transport.value if command.transport is not None else None,
+        "reported_absent": command.reported_absent,
+        "attempts": command.attempts,
+        "request_type": "order" if isinstance(command.request, OrderRequest) else "cancel",
+        "request": orjson.Fragment(command.request.model_dump_json()),
+    }
+    if recovered_from is not None:
+        head["recovered_from"] = recovered_from
+    if last_receipt is not None:
+        head["last_receipt"] = orjson.Fragment(last_receipt.model_dump_json())
+    return orjson.dumps(head)
+
+
+def decode_intent(sequence: int, body: bytes) -> IntentEntry:
+    data = orjson.loads(body)
+    request: OrderRequest | CancelRequest
+    if data["request_type"] == "order":
+        request = OrderRequest.model_validate(data["request"])
+    else:
+        request = CancelRequest.model_validate(data["request"])
+    command = PendingCommand(
+        command_id=data["command_id"],
+        operation=CommandOperation(data["operation"]),
+        venue=data["venue"],
+        instrument=data["instrument"],
+        client_order_id=data["client_order_id"],
+        order_id=data["order_id"],
+        sent_at=datetime.fromisoformat(data["sent_at"]),
+        recv_window_ms=int(data["recv_window_ms"]),
+        request=request,
+        transport=Transport(data["transport"]) if data["transport"] else None,
+        reported_absent=bool(data.get("reported_absent", False)),
+        attempts=int(data.get("attempts", 0)),
+    )
+    last = data.get("last_receipt")
+    return IntentEntry(
+        sequence=sequence,
+        command=command,
+        recovered_from=data.get("recovered_from"),
+        last_receipt=CommandReceipt.model_validate(last) if last else None,
+    )
+
+
+# A row before it is chained: (seq, kind, command_id, client_order_id, venue, body)
+_Row = tuple[int, str, str | None, str | None, str | None, bytes]
+
+
+def _event_row(event: LifecycleEvent) -> _Row:
+    cid: str | None = None
+    venue: str | None = None
+    if isinstance(event, Ack):
+        cid, venue = event.ack.receipt.client_order_id, event.ack.receipt.venue
+    elif isinstance(event, Receipt):
+        cid, venue = event.receipt.client_order_id, event.receipt.venue
+    elif isinstance(event, OrderUpdate):
+        cid, venue = event.order.client_order_id, event.order.venue
+    elif isinstance(event, RecoveryCompleted):
+        cid, venue = event.report.client_order_id, event.report.venue
+    kind = getattr(event, "kind", type(event).__name__)
+    return (event.sequence, kind, event.command_id, cid, venue, event.model_dump_json().encode())
+
+
+# ---------------------------------------------------------------------- reading
+
+
+def _connect(path: str | Path, *, read_only: bool) -> sqlite3.Connection:
+    if read_only:
+        if not Path(path).exists():
+            raise JournalError(f"no journal at {path}")
+        uri = f"file:{Path(path).resolve().as_posix()}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    return conn
+
+
+def _rows_to_entries(rows: Iterator[tuple[Any, ...]]) -> Iterator[JournalEntry]:
+    for r in rows:
+        body = r[7] if isinstance(r[7], bytes) else str(r[7]).encode()
+        yield JournalEntry(r[0], r[1], r[2], r[3], r[4], r[5], r[6], body, r[8])
+
+
+_ENTRY_COLUMNS = "id, run_id, seq, kind, command_id, client_order_id, venue, body, checksum"
+
+
+def _verify_run(conn: sqlite3.Connection, run_id: str) -> VerifyResult:
+    prev = run_id
+    count = 0
+    rows = conn.execute(f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE run_id = ? ORDER BY id", (run_id,))
+    for e in _rows_to_entries(rows):
+        count += 1
+        expected = _chain(prev, e.run_id, e.sequence, e.kind, e.command_id, e.client_order_id, e.venue, e.body)
+        if expected != e.checksum:
+            return VerifyResult(
+                run_id, count, False, e.id, f"entry {e.id} (seq {e.sequence}, {e.kind}) fails the checksum chain"
+            )
+        prev = e.checksum
+    if count == 0:
+        return VerifyResult(run_id, 0, False, None, "run has no entries (its manifest is missing)")
+    return VerifyResult(run_id, count, True)
+
+
+class JournalReader:
+    """Read-only access for the CLI, tests and ``StateReplica``; never writes, never seals."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._conn = _connect(self.path, read_only=True)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> JournalReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def runs(self) -> list[RunInfo]:
+        counts = {
+            r[0]: (r[1], r[2])
+            for r in self._conn.execute(
+                "SELECT run_id, COUNT(*), COUNT(DISTINCT CASE WHEN kind IN ('Intent','Recovered') THEN command_id END)"
+                " FROM entries GROUP BY run_id"
+            )
+        }
+        out = []
+        for r in self._conn.execute(
+            "SELECT run_id, parent_run_id, started_at, ended_at, status, taken_over, reason FROM runs ORDER BY rowid"
+        ):
+            manifest: dict[str, Any] = {}
+            first = self._conn.execute(
+                "SELECT body FROM entries WHERE run_id = ? AND kind = 'RunStarted' ORDER BY id LIMIT 1", (r[0],)
+            ).fetchone()
+            if first is not None:
+                with contextlib.suppress(orjson.JSONDecodeError):
+                    manifest = orjson.loads(first[0])
+            n, cmds = counts.get(r[0], (0, 0))
+            out.append(RunInfo(r[0], r[1], r[2], r[3], RunStatus(r[4]), bool(r[5]), r[6], n, cmds, manifest))
+        return out
+
+    def entries(self, run_id: str | None = None) -> list[JournalEntry]:
+        if run_id is None:
+            rows = self._conn.execute(f"SELECT {_ENTRY_COLUMNS} FROM entries ORDER BY id")
+        else:
+            rows = self._conn.execute(f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE run_id = ? ORDER BY id", (run_id,))
+        return list(_rows_to_entries(rows))
+
+    def command_entries(self, ident: str) -> list[JournalEntry]:
+        """Entries of the command ``ident`` names (command id or client order id), any run."""
+        rows = self._conn.execute(
+            f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE command_id = ? OR client_order_id = ? ORDER BY id",
+            (ident, ident),
+        )
+        return list(_rows_to_entries(rows))
+
+    def verify(self) -> list[VerifyResult]:
+        run_ids = [r[0] for r in self._conn.execute("SELECT run_id FROM runs ORDER BY rowid")]
+        orphans = [
+            r[0]
+            for r in self._conn.execute(
+                "SELECT DISTINCT run_id FROM entries WHERE run_id NOT IN (SELECT run_id FROM runs)"
+            )
+        ]
+        return [_verify_run(self._conn, run_id) for run_id in run_ids + orphans]
+
+    def audit_items(self, run_id: str) -> list[AuditItem]:
+        """A run's intents and lifecycle events, decoded, in sequence order."""
+        items: list[AuditItem] = []
+        for e in self.entries(run_id):
+            if e.kind in _INTENT_KINDS or e.kind in _EVENT_KINDS:
+                decoded = e.decode()
+                assert not isinstance(decoded, dict)
+                items.append(decoded)
+        items.sort(key=lambda item: item.sequence)
+        return items
+
+
+# ---------------------------------------------------------------------- recovery scan
+
+
+@dataclass(slots=True)
+class _CommandScan:
+    intent: IntentEntry
+    run_id: str
+    last_receipt: CommandReceipt | None = None
+    order_terminal: bool = False
+    absent: bool = False
+
+    def is_final(self) -> bool:
+        if self.absent:
+            return True
+        receipt = self.last_receipt
+        if self.intent.command.operation is CommandOperation.CANCEL_ORDER:
+            return receipt is not None and receipt.status is not CommandStatus.UNKNOWN_EXECUTION
+        if self.order_terminal:
+            return True
+        if receipt is None:
+            return False
+        if receipt.status is CommandStatus.REJECTED:
+            return True
+        return (
+            receipt.status is CommandStatus.ACCEPTED
+            and receipt.order_state is not None
+            and receipt.order_state.is_terminal
+        )
+
+
+def _terminal(state: OrderState | None) -> bool:
+    return state is not None and state.is_terminal
+
+
+# ---------------------------------------------------------------------- the journal
+
+
+class Journal:
+    """The write-ahead journal (``JournalPort``); see the module docstring."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        durability: Durability = "process",
+        group_commit: bool = True,
+        flush_interval: float = _FLUSH_INTERVAL,
+    ):
+        if durability not in ("process", "power"):
+            raise ValueError(f"durability must be 'process' or 'power', got {durability!r}")
+        self.path = Path(path)
+        self.durability: Durability = durability
+        self.group_commit = group_commit
+        self.flush_interval = flush_interval
+        self.run_id: str | None = None
+        self.parent_run_id: str | None = None
+        self.last_sequence = 0
+        self.quarantined: list[VerifyResult] = []
+        self.sealed: dict[str, RunStatus] = {}
+        self.flushes = 0  # transactions committed (benchmarks read it)
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self._prev = ""
+        self._pending: list[_Row | LifecycleEvent] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._failed: str | None = None
+        self._closed = False
+        self._listeners: list[Callable[[AuditItem], None]] = []
+
+    def __repr__(self) -> str:
+        return f"<Journal {self.path} {self.durability} run={self.run_id}>"
+
+    # ------------------------------------------------------------------ listeners
+
+    def subscribe(self, listener: Callable[[AuditItem], None]) -> None:
+        """Receive every intent and lifecycle event as it is recorded (a live ``StateReplica``)."""
+        self._listeners.append(listener)
+
+    def _notify(self, item: AuditItem) -> None:
+        for listener in self._listeners:
+            try:
+                listener(item)
+            except Exception:
+                log.exception("journal listener failed on sequence %s", item.sequence)
+
+    # ------------------------------------------------------------------ open / recovery
+
+    async def open_run(self, venues: Sequence[str]) -> list[RecoveredCommand]:
+        if self.run_id is not None:
+            raise JournalError(f"journal {self.path} already has an open run {self.run_id}")
+        loop = asyncio.get_running_loop()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
+        try:
+            return await loop.run_in_executor(self._executor, self._open_run_sync, list(venues))
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot open journal {self.path}: {exc}") from exc
+
+    def _open_run_sync(self, venues: list[str]) -> list[RecoveredCommand]:
+        conn = _connect(self.path, read_only=False)
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise JournalError(f"journal {self.path} could not switch to WAL mode (got {mode})")
+        conn.execute(f"PRAGMA synchronous={'FULL' if self.durability == 'power' else 'NORMAL'}")
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.executescript(_SCHEMA)
+        self._conn = conn
+        with self._lock:
+            return self._recover_and_start(conn, venues)
+
+    def _recover_and_start(self, conn: sqlite3.Connection, venues: list[str]) -> list[RecoveredCommand]:
+        runs = conn.execute("SELECT run_id, status, taken_over FROM runs ORDER BY rowid").fetchall()
+        quarantined: list[VerifyResult] = []
+        healthy: list[tuple[str, str, int]] = []
+        for run_id, status, taken_over in runs:
+            if status == RunStatus.QUARANTINED:
+                continue
+            result = _verify_run(conn, run_id)
+            if result.ok:
+                healthy.append((run_id, status, taken_over))
+            else:
+                quarantined.append(result)
+                log.error("journal %s: run %s QUARANTINED: %s", self.path, run_id, result.detail)
+        # Seal predecessors still marked running.
+        sealed: dict[str, RunStatus] = {}
+        for run_id, status, _ in healthy:
+            if status != RunStatus.RUNNING:
+                continue
+            tail = conn.execute(
+                "SELECT kind FROM entries WHERE run_id = ? ORDER BY id DESC LIMIT 1", (run_id,)
+            ).fetchone()
+            sealed[run_id] = (
+                RunStatus.ENDED if tail is not None and tail[0] == "RunEnded" else RunStatus.CRASHED_RECOVERED
+            )
+        # Commands left without a final outcome by runs nobody has taken over yet.
+        open_runs = [run_id for run_id, _, taken_over in healthy if not taken_over]
+        scans: dict[str, _CommandScan] = {}
+        for run_id in open_runs:
+            self._scan_run(conn, run_id, scans)
+        unresolved = sorted((s for s in scans.values() if not s.is_final()), key=lambda s: s.intent.sequence)
+
+        row = conn.execute("SELECT MAX(seq) FROM entries").fetchone()
+        self.last_sequence = int(row[0] or 0)
+        parent = conn.execute("SELECT run_id FROM runs ORDER BY rowid DESC LIMIT 1").fetchone()
+        self.parent_run_id = parent[0] if parent else None
+        self.run_id = f"run-{utc_now().strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
+        self._prev = self.run_id
+        started = utc_now()
+        manifest = {
+            "run_id": self.run_id,
+            "parent_run_id": self.parent_run_id,
+            "started_at": started,
+            "venues": list(venues),
+            "durability": self.durability,
+            "pid": os.getpid(),
+            "host": platform.node(),
+            "versions": _versions(),
+            "sealed": {k: v.value for k, v in sealed.items()},
+            "quarantined": [q.run_id for q in quarantined],
+            "recovered": len(unresolved),
+        }
+        rows: list[_Row] = [(self.last_sequence, "RunStarted", None, None, None, orjson.dumps(manifest))]
+        recovered: list[RecoveredCommand] = []
+        for scan in unresolved:
+            self.last_sequence += 1
+            cmd = scan.intent.command
+            body = encode_intent(cmd, recovered_from=scan.run_id, last_receipt=scan.last_receipt)
+            rows.append((self.last_sequence, "Recovered", cmd.command_id, cmd.client_order_id, cmd.venue, body))
+            recovered.append(RecoveredCommand(command=cmd, run_id=scan.run_id, last_receipt=scan.last_receipt))
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for q in quarantined:
+                conn.execute(
+                    "UPDATE runs SET status = ?, reason = ? WHERE run_id = ?",
+                    (RunStatus.QUARANTINED.value, q.detail, q.run_id),
+                )
+            for run_id, status in sealed.items():
+                conn.execute(
+                    "UPDATE runs SET status = ?, ended_at = COALESCE(ended_at, ?), reason = ? WHERE run_id = ?",
+                    (status.value, started.isoformat(), f"sealed by {self.run_id}", run_id),
+                )
+            for run_id in open_runs:
+                conn.execute("UPDATE runs SET taken_over = 1 WHERE run_id = ?", (run_id,))
+            conn.execute(
+                "INSERT INTO runs (run_id, parent_run_id, started_at, status) VALUES (?, ?, ?, ?)",
+                (self.run_id, self.parent_run_id, started.isoformat(), RunStatus.RUNNING.value),
+            )
+            self._insert(conn, rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            self._prev = self.run_id
+            raise
+        self.quarantined = quarantined
+        self.sealed = sealed
+        if unresolved:
+            log.warning("journal %s: %d command(s) from earlier runs need reconciling", self.path, len(unresolved))
+        return recovered
+
+    def _scan_run(self, conn: sqlite3.Connection, run_id: str, scans: dict[str, _CommandScan]) -> None:
+        rows = conn.execute(
+            f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE run_id = ? AND kind != 'RunStarted' AND kind != 'RunEnded'"
+            " ORDER BY seq, id",
+            (run_id,),
+        )
+        for entry in _rows_to_entries(rows):
+            try:
+                item = entry.decode()
+            except Exception as exc:  # a chained but undecodable entry: keep going, say so
+                log.error("journal %s: entry %d of run %s cannot be decoded: %s", self.path, entry.id, run_id, exc)
+                continue
+            if isinstance(item, IntentEntry):
+                prior = scans.get(item.command_id)
+                scan = _CommandScan(item, run_id, item.last_receipt)
+                if prior is not None and item.recovered_from is not None:
+                    scan.last_receipt = scan.last_receipt or prior.last_receipt
+                scans[item.command_id] = scan
+                continue
+            if not isinstance(item, LifecycleEvent):
+                continue
+            found = scans.get(item.command_id)
+            if found is None:
+                continue  # refusals before the journal (halt, risk) have no intent: nothing was sent
+            if isinstance(item, Ack):
+                found.last_receipt = item.ack.receipt
+                if item.ack.receipt.order_id and found.intent.command.order_id is None:
+                    found.intent.command.order_id = item.ack.receipt.order_id
+            elif isinstance(item, Receipt):
+                found.last_receipt = item.receipt
+                if item.receipt.order_id and found.intent.command.order_id is None:
+                    found.intent.command.order_id = item.receipt.order_id
+            elif isinstance(item, OrderUpdate):
+                found.order_terminal = found.order_terminal or _terminal(item.order.state)
+                if found.intent.command.order_id is None:
+                    found.intent.command.order_id = item.order.order_id
+            elif isinstance(item, RecoveryCompleted):
+                report = item.report
+                if report.outcome is ReconcileOutcome.ABSENT:
+                    found.absent = True
+                elif report.outcome is ReconcileOutcome.SYNCHRONIZED:
+                    found.absent = False
+                    if report.order is not None:
+                        found.order_terminal = found.order_terminal or _terminal(report.order.state)
+                        if found.intent.command.order_id is None:
+                            found.intent.command.order_id = report.order.order_id
+                    if found.intent.command.operation is CommandOperation.CANCEL_ORDER:
+                        found.absent = True  # the cancel's effect is proved: final either way
+                elif report.outcome is ReconcileOutcome.DIVERGED:
+                    found.absent = False
+                    found.intent.command.reported_absent = True
+
+    # ------------------------------------------------------------------ writing
+
+    def _insert(self, conn: sqlite3.Connection, rows: Sequence[_Row]) -> None:
+        """Chain and insert inside the caller's transaction; ``self._prev`` moves only on success."""
+        assert self.run_id is not None
+        prev = self._prev
+        chained = []
+        for seq, kind, cmd, cid, venue, body in rows:
+            prev = _chain(prev, self.run_id, seq, kind, cmd, cid, venue, body)
+            chained.append((self.run_id, seq, kind, cmd, cid, venue, body, prev))
+        conn.executemany(
+            "INSERT INTO entries (run_id, seq, kind, command_id, client_order_id, venue, body, checksum)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            chained,
+        )
+        self._prev = prev
+
+    def _write(
+        self, items: Sequence[_Row | LifecycleEvent], extra_sql: Callable[[sqlite3.Connection], None] | None = None
+    ) -> None:
+        """One transaction: every item, chained in order. Thread-safe; raises on failure."""
+        rows = [item if isinstance(item, tuple) else _event_row(item) for item in items]
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise JournalWriteError(f"journal {self.path} is not open")
+            prev = self._prev
+            try:
+                conn.execute("BEGIN")
+                self._insert(conn, rows)
+                if extra_sql is not None:
+                    extra_sql(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                self._prev = prev
+                with contextlib.suppress(Exception):
+                    conn.execute("ROLLBACK")
+                raise
+            self.flushes += 1
+
+    def _fail(self, exc: BaseException) -> JournalWriteError:
+        self._failed = f"{exc.__class__.__name__}: {exc}"
+        log.error("journal %s: write failed, refusing further intents: %s", self.path, self._failed)
+        return JournalWriteError(f"journal {self.path} write failed: {self._failed}")
+
+    def _check_writable(self) -> None:
+        if self._closed:
+            raise JournalWriteError(f"journal {self.path} is closed")
+        if self.run_id is None:
+            raise JournalWriteError(f"journal {self.path} has no open run: call open_run() first")
+        if self._failed is not None:
+            raise JournalWriteError(f"journal {self.path} failed earlier and is read-only now: {self._failed}")
+
+    async def record_intent(self, command: PendingCommand, sequence: int) -> None:
+        """Durable before return (per the durability level), or raises ``JournalWriteError``."""
+        self._check_writable()
+        row: _Row = (
+            sequence,
+            "Intent",
+            command.command_id,
+            command.client_order_id,
+            command.venue,
+            encode_intent(command),
+        )
+        if sequence > self.last_sequence:
+            self.last_sequence = sequence
+        self._notify(IntentEntry(sequence=sequence, command=command))
+        if self.durability == "process":
+            items = [*self._pending, row]
+            self._pending.clear()
+            try:
+                self._write(items)
+            except Exception as exc:
+                raise self._fail(exc) from exc
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append(row)
+        self._waiters.append(fut)
+        if not self.group_commit:
+            await self._flush_batch()
+        else:
+            self._kick()
+        await fut
+
+    def record_event(self, event: LifecycleEvent) -> None:
+        """Buffer a lifecycle event; it is written with the next flush (see the module docstring)."""
+        if self._closed or self.run_id is None:
+            return
+        if event.sequence > self.last_sequence:
+            self.last_sequence = event.sequence
+        self._notify(event)
+        self._pending.append(event)
+        if len(self._pending) >= _FLUSH_BATCH:
+            self._flush_soon(0)
+        elif self._timer is None:
+            self._flush_soon(self.flush_interval)
+
+    def _flush_soon(self, delay: float) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = loop.call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._closed or self._failed is not None or not self._pending:
+            return
+        if self.durability == "process":
+            items = list(self._pending)
+            self._pending.clear()
+            try:
+                self._write(items)
+            except Exception as exc:
+                self._fail(exc)
+        else:
+            self._kick()
+
+    def _kick(self) -> None:
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_loop(), name="journal:group-commit")
+
+    async def _flush_loop(self) -> None:
+        while self._pending:
+            await self._flush_batch()
+
+    async def _flush_batch(self) -> None:
+        """Write everything queued as one transaction on the writer thread; wake its waiters."""
+        items, self._pending = self._pending, []
+        waiters, self._waiters = self._waiters, []
+        if not items:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            if self._failed is not None:
+                raise JournalWriteError(f"journal {self.path} failed earlier and is read-only now: {self._failed}")
+            await loop.run_in_executor(self._executor, self._write, items)
+        except Exception as exc:
+            error = exc if isinstance(exc, JournalWriteError) else self._fail(exc)
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_exception(error)
+            return
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+
+    async def flush(self) -> None:
+        """Write every buffered event now (tests and ``close`` use it)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.durability == "power":
+            if self._flusher is not None:
+                with contextlib.suppress(Exception):
+                    await self._flusher
+            while self._pending:
+                await self._flush_batch()
+            return
+        if self._pending:
+            items = list(self._pending)
+            self._pending.clear()
+            try:
+                self._write(items)
+            except Exception as exc:
+                raise self._fail(exc) from exc
+
+    # ------------------------------------------------------------------ reading
+
+    def settled_receipt(self, command_id: str) -> CommandReceipt | None:
+        for item in reversed(self._pending):
+            if isinstance(item, Ack) and item.command_id == command_id:
+                return item.ack.receipt
+            if isinstance(item, Receipt) and item.command_id == command_id:
+                return item.receipt
+        if self._conn is None:
+            return None
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT e.body FROM entries e JOIN runs r ON r.run_id = e.run_id"
+                " WHERE e.command_id = ? AND e.kind IN ('Ack', 'Receipt') AND r.status != ?"
+                " ORDER BY e.id DESC LIMIT 1",
+                (command_id, RunStatus.QUARANTINED.value),
+            ).fetchone()
+        if row is None:
+            return None
+        event = _EVENT_ADAPTER.validate_json(row[0])
+        if isinstance(event, Ack):
+            return event.ack.receipt
+        if isinstance(event, Receipt):
+            return event.receipt
+        return None
+
+    # ------------------------------------------------------------------ close
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        if self._conn is None:
+            self._closed = True
+            if self._executor is not None:
+                self._executor.shutdown(wait=False)
+            return
+        try:
+            await self.flush()
+        except Exception as exc:
+            log.error("journal %s: final flush failed: %s", self.path, exc)
+        self._closed = True
+        run_id = self.run_id
+        if self._failed is None and run_id is not None:
+            ended = utc_now()
+            marker: _Row = (self.last_sequence, "RunEnded", None, None, None, orjson.dumps({"ended_at": ended}))
+
+            def seal(conn: sqlite3.Connection) -> None:
+                conn.execute(
+                    "UPDATE runs SET status = ?, ended_at = ? WHERE run_id = ?",
+                    (RunStatus.ENDED.value, ended.isoformat(), run_id),
+                )
+
+            try:
+                if self._executor is not None:
+                    await asyncio.get_running_loop().run_in_executor(self._executor, self._write, [marker], seal)
+                else:
+                    self._write([marker], seal)
+            except Exception as exc:
+                log.error("journal %s: could not write RunEnded: %s", self.path, exc)
+        with self._lock:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": sys.version.split()[0], "sqlite": sqlite3.sqlite_version}
+    for dist in ("order-gateway", "pydantic", "aiohttp"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "unknown"
+    return out
