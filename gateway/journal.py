@@ -515,14 +515,14 @@ class Journal:
         self._executor: ThreadPoolExecutor | None = None
         self._failed: str | None = None
         self._closed = False
-        self._listeners: list[Callable[[AuditItem], None]] = []
+        self._listeners: list[Callable[[AuditItem], object]] = []
 
     def __repr__(self) -> str:
         return f"<Journal {self.path} {self.durability} run={self.run_id}>"
 
     # ------------------------------------------------------------------ listeners
 
-    def subscribe(self, listener: Callable[[AuditItem], None]) -> None:
+    def subscribe(self, listener: Callable[[AuditItem], object]) -> None:
         """Receive every intent and lifecycle event as it is recorded (a live ``StateReplica``)."""
         self._listeners.append(listener)
 
