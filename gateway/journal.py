@@ -145,6 +145,7 @@ CREATE TABLE IF NOT EXISTS runs (
     started_at    TEXT NOT NULL,
     ended_at      TEXT,
     status        TEXT NOT NULL,
+    first_id      INTEGER,
     taken_over    INTEGER NOT NULL DEFAULT 0,
     reason        TEXT NOT NULL DEFAULT ''
 );
@@ -160,7 +161,6 @@ CREATE TABLE IF NOT EXISTS entries (
     checksum        TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS entries_by_command ON entries(command_id);
-CREATE INDEX IF NOT EXISTS entries_by_run ON entries(run_id, id);
 """
 
 
@@ -352,21 +352,59 @@ def _rows_to_entries(rows: Iterator[tuple[Any, ...]]) -> Iterator[JournalEntry]:
 _ENTRY_COLUMNS = "id, run_id, seq, kind, command_id, client_order_id, venue, body, checksum"
 
 
-def _verify_run(conn: sqlite3.Connection, run_id: str) -> VerifyResult:
-    prev = run_id
-    count = 0
-    rows = conn.execute(f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE run_id = ? ORDER BY id", (run_id,))
+@dataclass(slots=True)
+class _RunScan:
+    """One pass over a run's chain: its verdict, its first entry and its tail."""
+
+    run_id: str
+    prev: str
+    entries: int = 0
+    first_id: int | None = None
+    last_kind: str | None = None
+    max_seq: int = 0
+    broken: VerifyResult | None = None
+
+    def result(self) -> VerifyResult:
+        if self.broken is not None:
+            return self.broken
+        if self.entries == 0:
+            return VerifyResult(self.run_id, 0, False, None, "run has no entries (its manifest is missing)")
+        return VerifyResult(self.run_id, self.entries, True)
+
+
+def _scan_chains(conn: sqlite3.Connection) -> dict[str, _RunScan]:
+    """Walk every entry once, in write order, checking each run's chain (runs need no index)."""
+    scans: dict[str, _RunScan] = {
+        r[0]: _RunScan(r[0], r[0]) for r in conn.execute("SELECT run_id FROM runs ORDER BY rowid")
+    }
+    rows = conn.execute(f"SELECT {_ENTRY_COLUMNS} FROM entries ORDER BY id")
     for e in _rows_to_entries(rows):
-        count += 1
-        expected = _chain(prev, e.run_id, e.sequence, e.kind, e.command_id, e.client_order_id, e.venue, e.body)
+        scan = scans.get(e.run_id)
+        if scan is None:
+            scan = scans[e.run_id] = _RunScan(e.run_id, e.run_id)
+        scan.entries += 1
+        if scan.first_id is None:
+            scan.first_id = e.id
+        scan.last_kind = e.kind
+        scan.max_seq = max(scan.max_seq, e.sequence)
+        if scan.broken is not None:
+            continue
+        expected = _chain(scan.prev, e.run_id, e.sequence, e.kind, e.command_id, e.client_order_id, e.venue, e.body)
         if expected != e.checksum:
-            return VerifyResult(
-                run_id, count, False, e.id, f"entry {e.id} (seq {e.sequence}, {e.kind}) fails the checksum chain"
+            scan.broken = VerifyResult(
+                e.run_id,
+                scan.entries,
+                False,
+                e.id,
+                f"entry {e.id} (seq {e.sequence}, {e.kind}) fails the checksum chain",
             )
-        prev = e.checksum
-    if count == 0:
-        return VerifyResult(run_id, 0, False, None, "run has no entries (its manifest is missing)")
-    return VerifyResult(run_id, count, True)
+        scan.prev = e.checksum
+    return scans
+
+
+def _first_id(conn: sqlite3.Connection, run_id: str) -> int:
+    row = conn.execute("SELECT first_id FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    return int(row[0]) if row is not None and row[0] is not None else 0
 
 
 class JournalReader:
@@ -399,7 +437,8 @@ class JournalReader:
         ):
             manifest: dict[str, Any] = {}
             first = self._conn.execute(
-                "SELECT body FROM entries WHERE run_id = ? AND kind = 'RunStarted' ORDER BY id LIMIT 1", (r[0],)
+                "SELECT body FROM entries WHERE id >= ? AND run_id = ? AND kind = 'RunStarted' ORDER BY id LIMIT 1",
+                (_first_id(self._conn, r[0]), r[0]),
             ).fetchone()
             if first is not None:
                 with contextlib.suppress(orjson.JSONDecodeError):
@@ -412,7 +451,10 @@ class JournalReader:
         if run_id is None:
             rows = self._conn.execute(f"SELECT {_ENTRY_COLUMNS} FROM entries ORDER BY id")
         else:
-            rows = self._conn.execute(f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE run_id = ? ORDER BY id", (run_id,))
+            rows = self._conn.execute(
+                f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE id >= ? AND run_id = ? ORDER BY id",
+                (_first_id(self._conn, run_id), run_id),
+            )
         return list(_rows_to_entries(rows))
 
     def command_entries(self, ident: str) -> list[JournalEntry]:
@@ -424,14 +466,7 @@ class JournalReader:
         return list(_rows_to_entries(rows))
 
     def verify(self) -> list[VerifyResult]:
-        run_ids = [r[0] for r in self._conn.execute("SELECT run_id FROM runs ORDER BY rowid")]
-        orphans = [
-            r[0]
-            for r in self._conn.execute(
-                "SELECT DISTINCT run_id FROM entries WHERE run_id NOT IN (SELECT run_id FROM runs)"
-            )
-        ]
-        return [_verify_run(self._conn, run_id) for run_id in run_ids + orphans]
+        return [scan.result() for scan in _scan_chains(self._conn).values()]
 
     def audit_items(self, run_id: str) -> list[AuditItem]:
         """A run's intents and lifecycle events, decoded, in sequence order."""
@@ -514,6 +549,7 @@ class Journal:
         self._timer: asyncio.TimerHandle | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._failed: str | None = None
+        self._max_id_before = 0
         self._closed = False
         self._listeners: list[Callable[[AuditItem], object]] = []
 
@@ -561,10 +597,11 @@ class Journal:
         runs = conn.execute("SELECT run_id, status, taken_over FROM runs ORDER BY rowid").fetchall()
         quarantined: list[VerifyResult] = []
         healthy: list[tuple[str, str, int]] = []
+        chains = _scan_chains(conn)
         for run_id, status, taken_over in runs:
             if status == RunStatus.QUARANTINED:
                 continue
-            result = _verify_run(conn, run_id)
+            result = chains[run_id].result()
             if result.ok:
                 healthy.append((run_id, status, taken_over))
             else:
@@ -573,23 +610,18 @@ class Journal:
         # Seal predecessors still marked running.
         sealed: dict[str, RunStatus] = {}
         for run_id, status, _ in healthy:
-            if status != RunStatus.RUNNING:
-                continue
-            tail = conn.execute(
-                "SELECT kind FROM entries WHERE run_id = ? ORDER BY id DESC LIMIT 1", (run_id,)
-            ).fetchone()
-            sealed[run_id] = (
-                RunStatus.ENDED if tail is not None and tail[0] == "RunEnded" else RunStatus.CRASHED_RECOVERED
-            )
+            if status == RunStatus.RUNNING:
+                clean = chains[run_id].last_kind == "RunEnded"
+                sealed[run_id] = RunStatus.ENDED if clean else RunStatus.CRASHED_RECOVERED
         # Commands left without a final outcome by runs nobody has taken over yet.
         open_runs = [run_id for run_id, _, taken_over in healthy if not taken_over]
         scans: dict[str, _CommandScan] = {}
         for run_id in open_runs:
-            self._scan_run(conn, run_id, scans)
+            self._scan_run(conn, run_id, chains[run_id].first_id or 0, scans)
         unresolved = sorted((s for s in scans.values() if not s.is_final()), key=lambda s: s.intent.sequence)
 
-        row = conn.execute("SELECT MAX(seq) FROM entries").fetchone()
-        self.last_sequence = int(row[0] or 0)
+        self.last_sequence = max((c.max_seq for c in chains.values()), default=0)
+        self._max_id_before = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM entries").fetchone()[0])
         parent = conn.execute("SELECT run_id FROM runs ORDER BY rowid DESC LIMIT 1").fetchone()
         self.parent_run_id = parent[0] if parent else None
         self.run_id = f"run-{utc_now().strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
@@ -635,6 +667,10 @@ class Journal:
                 (self.run_id, self.parent_run_id, started.isoformat(), RunStatus.RUNNING.value),
             )
             self._insert(conn, rows)
+            conn.execute(
+                "UPDATE runs SET first_id = (SELECT MIN(id) FROM entries WHERE id > ? AND run_id = ?) WHERE run_id = ?",
+                (self._max_id_before, self.run_id, self.run_id),
+            )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -646,13 +682,14 @@ class Journal:
             log.warning("journal %s: %d command(s) from earlier runs need reconciling", self.path, len(unresolved))
         return recovered
 
-    def _scan_run(self, conn: sqlite3.Connection, run_id: str, scans: dict[str, _CommandScan]) -> None:
+    def _scan_run(self, conn: sqlite3.Connection, run_id: str, first_id: int, scans: dict[str, _CommandScan]) -> None:
         rows = conn.execute(
-            f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE run_id = ? AND kind != 'RunStarted' AND kind != 'RunEnded'"
-            " ORDER BY seq, id",
-            (run_id,),
+            f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE id >= ? AND run_id = ?"
+            " AND kind != 'RunStarted' AND kind != 'RunEnded'",
+            (first_id, run_id),
         )
-        for entry in _rows_to_entries(rows):
+        entries = sorted(_rows_to_entries(rows), key=lambda e: (e.sequence, e.id))
+        for entry in entries:
             try:
                 item = entry.decode()
             except Exception as exc:  # a chained but undecodable entry: keep going, say so

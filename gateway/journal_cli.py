@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 def _runs(console: Console, reader: JournalReader) -> int:
     table = Table(title=f"runs in {reader.path}")
     for col in ("run", "parent", "status", "started", "ended", "entries", "commands", "venues", "note"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col in ("run", "status"))
     for info in reader.runs():
         style = _STATUS_STYLE.get(info.status, "")
         venues = ", ".join(info.manifest.get("venues", []))
@@ -117,7 +117,7 @@ def _show(console: Console, reader: JournalReader, target: str, limit: int) -> i
         return 1
     table = Table(title=title)
     for col in ("id", "seq", "run", "kind", "command", "venue", "summary"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col in ("kind", "command"))
     for entry in entries[:limit]:
         table.add_row(
             str(entry.id),

@@ -13,6 +13,11 @@ from tests.journal.helpers import flip_body_byte, order
 from tests.unit.fakes import ScriptedVenue
 
 
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "240")
+
+
 @pytest.fixture
 async def journal_file(tmp_path: Path) -> Path:
     path = tmp_path / "g.db"

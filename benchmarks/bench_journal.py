@@ -1,0 +1,170 @@
+"""Journal cost: per-command overhead in `process` mode, and `power`-mode throughput with group commit.
+
+- process overhead: one command's journal work on the hot path, as `Gateway` does it:
+  `await record_intent(...)` (a committed WAL write) plus `record_event(ack)` (buffered),
+  sequential, including the amortized flushes of the buffered acks. Goal: ≤ 20 µs/command.
+  A regression means every submit pays more before its bytes can leave.
+- power throughput: 50 concurrent submitters each `await record_intent` (fsynced before it
+  returns) then `record_event(ack)`; commands per second with group commit, and the same
+  with one transaction + fsync per command (`group_commit=False`) as the baseline.
+  Goal: ≥ 5,000 commands/s with group commit. A regression means concurrent strategies
+  queue behind each other's fsyncs.
+
+Setup (requests, events, files) happens outside the timed regions; each figure is the
+median of a few repeats on a fresh file in a temporary directory (the disk of $TMPDIR).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from gateway.journal import Durability, Journal
+from gateway.model import (
+    Ack,
+    CommandAck,
+    CommandOperation,
+    CommandReceipt,
+    CommandStatus,
+    OrderRequest,
+    OrderState,
+    OrderType,
+    Side,
+    Transport,
+    utc_now,
+)
+from gateway.ports import PendingCommand
+
+_INSTRUMENT = "BTC/USDT:USDT"
+
+
+def _commands(n: int, tag: str, first_sequence: int) -> list[tuple[PendingCommand, int, Ack]]:
+    out = []
+    seq = first_sequence
+    for i in range(n):
+        cid = f"bench-{tag}-{i}"
+        request = OrderRequest(
+            venue="binance",
+            instrument=_INSTRUMENT,
+            side=Side.BUY,
+            type=OrderType.LIMIT,
+            quantity=Decimal("0.010"),
+            price=Decimal("50000.1"),
+            client_order_id=cid,
+            transport=Transport.WEBSOCKET,
+        )
+        pending = PendingCommand(
+            command_id=cid,
+            operation=CommandOperation.CREATE_ORDER,
+            venue="binance",
+            instrument=_INSTRUMENT,
+            client_order_id=cid,
+            order_id=None,
+            sent_at=utc_now(),
+            recv_window_ms=5000,
+            request=request,
+            transport=Transport.WEBSOCKET,
+        )
+        receipt = CommandReceipt(
+            operation=CommandOperation.CREATE_ORDER,
+            status=CommandStatus.ACCEPTED,
+            venue="binance",
+            instrument=_INSTRUMENT,
+            order_id=str(1_000_000 + i),
+            client_order_id=cid,
+            order_state=OrderState.NEW,
+            filled_quantity=Decimal(0),
+            transport=Transport.WEBSOCKET,
+            sent_at=utc_now(),
+            received_at=utc_now(),
+        )
+        ack = Ack(
+            sequence=seq + 1,
+            command_id=cid,
+            ack=CommandAck(receipt=receipt, transport=Transport.WEBSOCKET, acknowledged_at=utc_now()),
+        )
+        out.append((pending, seq, ack))
+        seq += 2
+    return out
+
+
+async def process_overhead_us(n: int, directory: Path, repeat: int) -> float:
+    """Median µs per command for record_intent + record_event(ack), flushes included."""
+    figures = []
+    for r in range(repeat):
+        journal = Journal(directory / f"process-{r}.db", durability="process")
+        await journal.open_run(["binance"])
+        work = _commands(n, f"p{r}", journal.last_sequence + 1)
+        start = time.perf_counter()
+        for pending, seq, ack in work:
+            await journal.record_intent(pending, seq)
+            journal.record_event(ack)
+        await journal.flush()
+        elapsed = time.perf_counter() - start
+        await journal.close()
+        figures.append(elapsed / n * 1e6)
+    return statistics.median(figures)
+
+
+async def power_throughput(
+    total: int, submitters: int, directory: Path, *, group_commit: bool, repeat: int, tag: str
+) -> tuple[float, float]:
+    """Median commands/s and flushes per command with ``submitters`` concurrent tasks, fsync on commit."""
+    rates, per_flush = [], []
+    for r in range(repeat):
+        journal = Journal(directory / f"power-{tag}-{r}.db", durability="power", group_commit=group_commit)
+        await journal.open_run(["binance"])
+        work = _commands(total, f"{tag}{r}", journal.last_sequence + 1)
+        shares = [work[i::submitters] for i in range(submitters)]
+        flushes_before = journal.flushes
+
+        async def submitter(items: list[tuple[PendingCommand, int, Ack]], journal: Journal = journal) -> None:
+            for pending, seq, ack in items:
+                await journal.record_intent(pending, seq)
+                journal.record_event(ack)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(submitter(share) for share in shares))
+        await journal.flush()
+        elapsed = time.perf_counter() - start
+        per_flush.append(total / max(1, journal.flushes - flushes_before))
+        await journal.close()
+        rates.append(total / elapsed)
+    return statistics.median(rates), statistics.median(per_flush)
+
+
+async def main(quick: bool = False) -> dict[str, Any]:
+    n = 2_000 if quick else 20_000
+    total = 2_000 if quick else 10_000
+    baseline_total = 500 if quick else 2_000
+    repeat = 1 if quick else 3
+    with tempfile.TemporaryDirectory(prefix="bench-journal-") as tmp:
+        directory = Path(tmp)
+        overhead = await process_overhead_us(n, directory, repeat)
+        grouped, per_flush = await power_throughput(total, 50, directory, group_commit=True, repeat=repeat, tag="g")
+        single, _ = await power_throughput(baseline_total, 50, directory, group_commit=False, repeat=repeat, tag="s")
+    durability: Durability = "power"
+    return {
+        "process_overhead_us_per_command": round(overhead, 2),
+        "process_commands": n,
+        "power_group_commit_commands_per_s": round(grouped),
+        "power_commands_per_flush": round(per_flush, 1),
+        "power_one_fsync_per_command_commands_per_s": round(single),
+        "power_concurrent_submitters": 50,
+        "durability": durability,
+        "goals": {"process_overhead_us_per_command": "<= 20", "power_group_commit_commands_per_s": ">= 5000"},
+    }
+
+
+if __name__ == "__main__":
+    import sys
+
+    results = asyncio.run(main(quick="--quick" in sys.argv))
+    width = max(len(k) for k in results)
+    for key, value in results.items():
+        print(f"{key:<{width}}  {value}")
