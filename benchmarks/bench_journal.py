@@ -10,6 +10,10 @@
   Goal: ≥ 5,000 commands/s with group commit. A regression means concurrent strategies
   queue behind each other's fsyncs.
 
+- crash campaign: ≥ 200 seeded SIGKILL drills with real child processes
+  (``tests/journal/crash_drill.py``): orders lost and duplicated must both be 0. The fake-venue
+  drill always runs; the simulator drill (BinanceUsdm + reconciler) runs when those exist.
+
 Setup (requests, events, files) happens outside the timed regions; each figure is the
 median of a few repeats on a fresh file in a temporary directory (the disk of $TMPDIR).
 """
@@ -138,6 +142,42 @@ async def power_throughput(
     return statistics.median(rates), statistics.median(per_flush)
 
 
+async def crash_campaign(seeds: int, directory: Path) -> dict[str, Any]:
+    """SIGKILL drills; returns counts. A failed drill raises (it is a broken promise, not a figure)."""
+    import importlib
+
+    from tests.journal.crash_drill import SeedResult, campaign
+
+    start = time.perf_counter()
+    fake = await campaign(list(range(seeds)), directory)
+    out: dict[str, Any] = {
+        "crash_seeds_fake_venue": len(fake),
+        "crash_orders_at_venue_fake": sum(s["sent"] for s in fake),
+        "crash_lost_fake": 0,  # campaign() asserts none lost / duplicated / unrecovered
+        "crash_seconds_fake": round(time.perf_counter() - start, 1),
+    }
+    try:
+        importlib.import_module("venues.binance").BinanceUsdm  # noqa: B018 - probing
+        importlib.import_module("reconcile.reconciler").Reconciler  # noqa: B018
+    except (ImportError, AttributeError) as exc:
+        out["crash_sim"] = f"skipped: {exc}"
+        return out
+    start = time.perf_counter()
+    sim: list[SeedResult] = await campaign(list(range(seeds)), directory, sim=True)
+    out.update(
+        {
+            "crash_seeds_sim": len(sim),
+            "crash_orders_at_venue_sim": sum(r.venue_orders for r in sim),
+            "crash_recovered_sim": sum(r.recovered for r in sim),
+            "crash_lost_sim": sum(len(r.lost) for r in sim),
+            "crash_duplicated_sim": sum(len(r.duplicated) for r in sim),
+            "crash_mismatched_sim": sum(len(r.mismatched) + len(r.unresolved) for r in sim),
+            "crash_seconds_sim": round(time.perf_counter() - start, 1),
+        }
+    )
+    return out
+
+
 async def main(quick: bool = False) -> dict[str, Any]:
     n = 2_000 if quick else 20_000
     total = 2_000 if quick else 10_000
@@ -148,6 +188,7 @@ async def main(quick: bool = False) -> dict[str, Any]:
         overhead = await process_overhead_us(n, directory, repeat)
         grouped, per_flush = await power_throughput(total, 50, directory, group_commit=True, repeat=repeat, tag="g")
         single, _ = await power_throughput(baseline_total, 50, directory, group_commit=False, repeat=repeat, tag="s")
+        crash = await crash_campaign(20 if quick else 200, directory)
     durability: Durability = "power"
     return {
         "process_overhead_us_per_command": round(overhead, 2),
@@ -157,13 +198,16 @@ async def main(quick: bool = False) -> dict[str, Any]:
         "power_one_fsync_per_command_commands_per_s": round(single),
         "power_concurrent_submitters": 50,
         "durability": durability,
+        **crash,
         "goals": {"process_overhead_us_per_command": "<= 20", "power_group_commit_commands_per_s": ">= 5000"},
     }
 
 
 if __name__ == "__main__":
+    import logging
     import sys
 
+    logging.getLogger("gateway.journal").setLevel(logging.ERROR)
     results = asyncio.run(main(quick="--quick" in sys.argv))
     width = max(len(k) for k in results)
     for key, value in results.items():
