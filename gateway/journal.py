@@ -821,8 +821,8 @@ class Journal:
 
     def record_event(self, event: LifecycleEvent) -> None:
         """Buffer a lifecycle event; it is written with the next flush (see the module docstring)."""
-        if self._closed or self.run_id is None:
-            return
+        if self._closed or self.run_id is None or self._failed is not None:
+            return  # after a failed write nothing more is buffered: the gateway is halted
         if event.sequence > self.last_sequence:
             self.last_sequence = event.sequence
         self._notify(event)

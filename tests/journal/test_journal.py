@@ -476,3 +476,27 @@ async def test_no_secret_reaches_the_file(tmp_path: Path) -> None:
         await gw.submit(order())
     for file in sorted(tmp_path.iterdir()):  # noqa: ASYNC240 - test teardown, nothing else runs
         assert b"s3cr3t" not in file.read_bytes()
+
+
+def test_journal_implements_the_port(tmp_path: Path) -> None:
+    from gateway.ports import JournalPort
+
+    assert isinstance(Journal(tmp_path / "j.db"), JournalPort)
+
+
+def test_durability_is_checked() -> None:
+    with pytest.raises(ValueError, match=r"^durability must be 'process' or 'power', got 'disk'$"):
+        Journal("x.db", durability="disk")  # type: ignore[arg-type]
+
+
+async def test_events_after_a_failed_write_are_not_buffered(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    venue = ScriptedVenue()
+    journal = Journal(path)
+    async with Gateway(venues=[venue], journal=journal, reconcile=None) as gw:
+        assert journal._conn is not None
+        journal._conn = _FailingConnection(journal._conn)  # type: ignore[assignment]
+        for _ in range(3):
+            await gw.submit(order())
+        assert journal._pending == []
+    assert venue.sent == []
