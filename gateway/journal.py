@@ -137,6 +137,7 @@ _EVENT_KINDS = frozenset({"Ack", "Receipt", "RecoveryScheduled", "RecoveryComple
 _INTENT_KINDS = frozenset({"Intent", "Recovered"})
 _FLUSH_INTERVAL = 0.02  # seconds a buffered lifecycle event may wait for a flush
 _FLUSH_BATCH = 512  # buffered events that force a flush at once
+_CHECKPOINT_ROWS = 2_000  # rows written between background checkpoints
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -550,6 +551,10 @@ class Journal:
         self._executor: ThreadPoolExecutor | None = None
         self._failed: str | None = None
         self._max_id_before = 0
+        self._rows_since_checkpoint = 0
+        self._checkpointing = False
+        self._checkpointer: ThreadPoolExecutor | None = None
+        self._checkpoint_conn: sqlite3.Connection | None = None
         self._closed = False
         self._listeners: list[Callable[[AuditItem], object]] = []
 
@@ -588,6 +593,9 @@ class Journal:
             raise JournalError(f"journal {self.path} could not switch to WAL mode (got {mode})")
         conn.execute(f"PRAGMA synchronous={'FULL' if self.durability == 'power' else 'NORMAL'}")
         conn.execute("PRAGMA busy_timeout=5000")
+        # Checkpoints (copying the WAL back into the database, with fsyncs) never run inside a
+        # submit: a separate connection does them on its own thread (see _maybe_checkpoint).
+        conn.execute("PRAGMA wal_autocheckpoint=0")
         conn.executescript(_SCHEMA)
         self._conn = conn
         with self._lock:
@@ -774,6 +782,29 @@ class Journal:
                     conn.execute("ROLLBACK")
                 raise
             self.flushes += 1
+            self._maybe_checkpoint(len(rows))
+
+    def _maybe_checkpoint(self, rows: int) -> None:
+        self._rows_since_checkpoint += rows
+        if self._rows_since_checkpoint < _CHECKPOINT_ROWS or self._checkpointing or self._closed:
+            return
+        self._rows_since_checkpoint = 0
+        self._checkpointing = True
+        if self._checkpointer is None:
+            self._checkpointer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-checkpoint")
+        self._checkpointer.submit(self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        """PASSIVE checkpoint on its own connection: never blocks the writer, never waits for readers."""
+        try:
+            if self._checkpoint_conn is None:
+                self._checkpoint_conn = _connect(self.path, read_only=False)
+                self._checkpoint_conn.execute("PRAGMA busy_timeout=0")
+            self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as exc:  # a skipped checkpoint only lets the WAL grow; the next one catches up
+            log.warning("journal %s: background checkpoint skipped: %s", self.path, exc)
+        finally:
+            self._checkpointing = False
 
     def _fail(self, exc: BaseException) -> JournalWriteError:
         self._failed = f"{exc.__class__.__name__}: {exc}"
@@ -963,7 +994,16 @@ class Journal:
                     self._write([marker], seal)
             except Exception as exc:
                 log.error("journal %s: could not write RunEnded: %s", self.path, exc)
+        if self._checkpointer is not None:
+            self._checkpointer.shutdown(wait=True)
+            self._checkpointer = None
+        if self._checkpoint_conn is not None:
+            with contextlib.suppress(Exception):
+                self._checkpoint_conn.close()
+            self._checkpoint_conn = None
         with self._lock:
+            with contextlib.suppress(Exception):
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             with contextlib.suppress(Exception):
                 self._conn.close()
             self._conn = None
