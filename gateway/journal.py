@@ -558,6 +558,7 @@ class Journal:
         self._waiters: list[asyncio.Future[None]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._soon: asyncio.Handle | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._failed: str | None = None
         self._max_id_before = 0
@@ -844,14 +845,20 @@ class Journal:
             self.last_sequence = sequence
         self._notify(IntentEntry(sequence=sequence, command=command))
         if self.durability == "process":
-            items = [*self._pending, row]
-            self._pending.clear()
-            try:
-                self._write(items)
-            except Exception as exc:
-                raise self._fail(exc) from exc
+            if not self.group_commit:
+                self._pending.append(row)
+                self._flush_sync(raise_errors=True)
+                return
+            # Group commit on the loop: every intent recorded in this loop iteration shares the
+            # commit that runs at the start of the next one; each caller waits for that commit.
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._pending.append(row)
+            self._waiters.append(fut)
+            if self._soon is None:
+                self._soon = asyncio.get_running_loop().call_soon(self._flush_soon_cb)
+            await fut
             return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut = asyncio.get_running_loop().create_future()
         self._pending.append(row)
         self._waiters.append(fut)
         if not self.group_commit:
@@ -887,14 +894,35 @@ class Journal:
         if self._closed or self._failed is not None or not self._pending:
             return
         if self.durability == "process":
-            items = list(self._pending)
-            self._pending.clear()
-            try:
-                self._write(items)
-            except Exception as exc:
-                self._fail(exc)
+            self._flush_sync(raise_errors=False)
         else:
             self._kick()
+
+    def _flush_soon_cb(self) -> None:
+        self._soon = None
+        self._flush_sync(raise_errors=False)
+
+    def _flush_sync(self, *, raise_errors: bool) -> None:
+        """``process`` mode: write everything pending now, on the loop thread; wake its waiters."""
+        items, self._pending = self._pending, []
+        waiters, self._waiters = self._waiters, []
+        if not items:
+            return
+        try:
+            if self._failed is not None:
+                raise JournalWriteError(f"journal {self.path} failed earlier and is read-only now: {self._failed}")
+            self._write(items)
+        except Exception as exc:
+            error = exc if isinstance(exc, JournalWriteError) else self._fail(exc)
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_exception(error)
+            if raise_errors:
+                raise error from exc
+            return
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
 
     def _kick(self) -> None:
         if self._flusher is None or self._flusher.done():
@@ -937,13 +965,10 @@ class Journal:
             while self._pending:
                 await self._flush_batch()
             return
-        if self._pending:
-            items = list(self._pending)
-            self._pending.clear()
-            try:
-                self._write(items)
-            except Exception as exc:
-                raise self._fail(exc) from exc
+        if self._soon is not None:
+            self._soon.cancel()
+            self._soon = None
+        self._flush_sync(raise_errors=True)
 
     # ------------------------------------------------------------------ reading
 

@@ -29,6 +29,9 @@ def crash(journal: Journal) -> None:
     if journal._timer is not None:
         journal._timer.cancel()
         journal._timer = None
+    if journal._soon is not None:
+        journal._soon.cancel()
+        journal._soon = None
     journal._pending.clear()
     journal._closed = True
     if journal._conn is not None:
