@@ -30,11 +30,14 @@ the WAL with ``write()``) before ``record_intent`` returns, so it survives the p
 killed; the OS may still lose it on power failure. ``power``: ``synchronous=FULL``; the
 commit that holds an intent is fsynced before ``record_intent`` returns.
 
-Group commit (``power``): ``record_intent`` queues its row and waits for *its* flush. One
-flusher task writes everything queued in one transaction, one fsync, on a writer thread;
-intents arriving meanwhile form the next batch. N concurrent submitters therefore share
-about one fsync per flush instead of paying N. Lifecycle events never wait: they are
-buffered and ride along with the next flush (or a short timer), in both modes.
+Group commit: ``record_intent`` queues its row and waits for *its* commit. In ``power``
+mode one flusher task writes everything queued in one transaction, one fsync, on a writer
+thread; intents arriving meanwhile form the next batch, so N concurrent submitters share
+about one fsync per flush instead of paying N. In ``process`` mode the commit runs on the
+loop at the start of the next iteration, shared by every intent recorded in this one (no
+thread hop). ``group_commit=False`` gives one transaction per intent (the benchmark's
+baseline). Lifecycle events never wait: they are buffered and ride along with the next
+commit (or a 20 ms timer), in both modes.
 
 Checkpoints (copying the WAL back into the database file, the only step that fsyncs in
 ``process`` mode) are switched off on the writing connection and run PASSIVE on a second
