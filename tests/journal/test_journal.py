@@ -500,3 +500,13 @@ async def test_events_after_a_failed_write_are_not_buffered(tmp_path: Path) -> N
             await gw.submit(order())
         assert journal._pending == []
     assert venue.sent == []
+
+
+@pytest.mark.parametrize(("durability", "level"), [("process", 1), ("power", 2)])
+async def test_durability_sets_the_sync_level(tmp_path: Path, durability: str, level: int) -> None:
+    journal = Journal(tmp_path / "j.db", durability=durability)  # type: ignore[arg-type]
+    await journal.open_run(["fake"])
+    assert journal._conn is not None
+    assert journal._conn.execute("PRAGMA synchronous").fetchone() == (level,)
+    assert journal._conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    await journal.close()
