@@ -1,0 +1,343 @@
+"""``BinanceUsdm``: the Binance USD-M futures adapter (REST, WebSocket API, user stream) on ``AdapterBase``.
+
+Hot path (submit -> ack) is kept lean: headers precomputed, query strings built by hand,
+orjson, one pydantic model (the receipt). Writes are sent once and classified by
+``codes.write_error``; reads raise ``VenueReadError`` subclasses and page until the asked
+window is fully covered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from gateway.model import (
+    CancelRequest,
+    CommandOperation,
+    CommandReceipt,
+    OrderReport,
+    OrderRequest,
+    OrderType,
+    TimeInForce,
+    TradeReport,
+    Transport,
+)
+from venues.base import InvalidOrderError, VenueEventSink, VenueReadError, VenueUnreachable, receipt_accepted
+from venues.binance.filters import parse_exchange_info, rate_limit_weight
+from venues.binance.rest import BinanceRest, NotFound
+from venues.binance.schemas.parse import STATUS, ParseError, order_report, trade_report
+from venues.binance.user_stream import UserStream
+from venues.binance.ws_api import BinanceWsApi
+from venues.common import AdapterBase, epoch_ms, fmt_decimal, to_decimal
+from venues.transport import HttpKind
+
+__all__ = ["BinanceUsdm"]
+
+log = logging.getLogger(__name__)
+
+CLIENT_ID_RE = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
+_TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK", TimeInForce.POST_ONLY: "GTX"}
+WEEK_MS = 7 * 86_400_000
+PAGE_LIMIT = 1000
+
+
+class BinanceUsdm(AdapterBase):
+    """One Binance USD-M account. ``BinanceUsdm(key, secret).name == "binance"``."""
+
+    def __init__(
+        self,
+        api_key: str,
+        api_secret: str,
+        *,
+        rest_url: str = "https://fapi.binance.com",
+        ws_api_url: str | None = "wss://ws-fapi.binance.com/ws-fapi/v1",
+        stream_url: str | None = "wss://fstream.binance.com",
+        request_timeout: float = 10.0,
+        recv_window_ms: int = 5000,
+        http: HttpKind = "aiohttp",
+        name: str = "binance",
+        history_lag_seconds: float = 1.0,
+        connect_wait_seconds: float = 5.0,
+        keepalive_seconds: float = 1800.0,
+    ):
+        super().__init__(
+            name=name,
+            api_key=api_key,
+            api_secret=api_secret,
+            rest_url=rest_url,
+            ws_api_url=ws_api_url,
+            stream_url=stream_url,
+            request_timeout=request_timeout,
+            recv_window_ms=recv_window_ms,
+            http=http,
+            history_lag_seconds=history_lag_seconds,
+        )
+        self._clock_offset_ms = 0
+        self._connect_wait = min(connect_wait_seconds, request_timeout)
+        self._keepalive_seconds = keepalive_seconds
+        self.rest = BinanceRest(
+            self._rest, self.rest_url, api_key, self._sign, recv_window_ms, self._rate, self._now_ms
+        )
+        self.ws_api: BinanceWsApi | None = None
+        self.user_stream: UserStream | None = None
+
+    def _now_ms(self) -> int:
+        return epoch_ms() + self._clock_offset_ms
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, sink: VenueEventSink) -> None:
+        """Load filters and marks (reads retried), then open the WS API and the user stream (best effort)."""
+        self._sink = sink
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(VenueUnreachable),
+            stop=stop_after_attempt(3),
+            wait=wait_exponential_jitter(initial=0.2, max=2.0),
+            reraise=True,
+        ):
+            with attempt:
+                await self._load_markets()
+        if self.ws_api_url:
+            self.ws_api = BinanceWsApi(
+                self.ws_api_url,
+                name=self.name,
+                api_key=self.api_key,
+                sign=self._sign,
+                recv_window_ms=self.recv_window_ms,
+                rate=self._rate,
+                clock=self._now_ms,
+                on_down=self._ws_api_down,
+            )
+        if self.stream_url:
+            self.user_stream = UserStream(
+                self.rest,
+                self.stream_url,
+                name=self.name,
+                sink=sink,
+                unify=self.unified,
+                keepalive_seconds=self._keepalive_seconds,
+            )
+        starts = []
+        if self.ws_api is not None:
+            starts.append(self.ws_api.start(self._connect_wait))
+        if self.user_stream is not None:
+            starts.append(self.user_stream.start(self._connect_wait))
+        await asyncio.gather(*starts)
+
+    def _ws_api_down(self, reason: str) -> None:
+        if self._sink is not None and reason != "closed":
+            self._sink.stream_gap(self.name, f"WebSocket API {reason}")
+
+    async def _load_markets(self) -> None:
+        t0 = epoch_ms()
+        server = await self.rest.read("/fapi/v1/time", "", signed=False)
+        t1 = epoch_ms()
+        if isinstance(server, dict) and "serverTime" in server:
+            offset = int(server["serverTime"]) - (t0 + t1) // 2
+            self._clock_offset_ms = offset if abs(offset) > 250 else 0
+        info = await self.rest.read("/fapi/v1/exchangeInfo", "", signed=False)
+        for filters in parse_exchange_info(self.name, info):
+            self._set_filters(filters)
+        self._rate.limit = rate_limit_weight(info) or self._rate.limit
+        marks = await self.rest.read("/fapi/v1/premiumIndex", "", signed=False)
+        for item in marks if isinstance(marks, list) else [marks]:
+            symbol = item.get("symbol") if isinstance(item, dict) else None
+            if symbol in self._native_to_unified:
+                try:
+                    self._marks[self._native_to_unified[symbol]] = to_decimal(item["markPrice"])
+                except (KeyError, ValueError):
+                    continue
+
+    async def _close_streams(self) -> None:
+        if self.user_stream is not None:
+            await self.user_stream.close()
+        if self.ws_api is not None:
+            await self.ws_api.close()
+
+    def _ws_up(self) -> bool:
+        return self.ws_api is not None and self.ws_api.is_up
+
+    def _check_client_order_id(self, client_order_id: str) -> None:
+        if not CLIENT_ID_RE.match(client_order_id):
+            raise InvalidOrderError(
+                "client_order_id",
+                f"{client_order_id!r} must match Binance's ^[.A-Z:/a-z0-9_-]{{1,36}}$",
+                venue=self.name,
+            )
+
+    # ------------------------------------------------------------------ writes
+
+    def _order_params(self, request: OrderRequest) -> list[tuple[str, str]]:
+        assert request.client_order_id is not None
+        self._check_client_order_id(request.client_order_id)
+        params = [("symbol", self.native(request.instrument)), ("side", request.side.value)]
+        if request.type is OrderType.LIMIT:
+            assert request.price is not None
+            params += [
+                ("type", "LIMIT"),
+                ("timeInForce", _TIF[request.time_in_force]),
+                ("quantity", fmt_decimal(request.quantity)),
+                ("price", fmt_decimal(request.price)),
+            ]
+        else:
+            params += [("type", "MARKET"), ("quantity", fmt_decimal(request.quantity))]
+        if request.reduce_only:
+            params.append(("reduceOnly", "true"))
+        params += [("newClientOrderId", request.client_order_id), ("newOrderRespType", "RESULT")]
+        return params
+
+    def _accepted(
+        self,
+        request: OrderRequest | CancelRequest,
+        body: dict[str, Any],
+        operation: CommandOperation,
+        transport: Transport,
+        sent_at: datetime,
+        request_id: str | None,
+    ) -> CommandReceipt:
+        try:
+            state = STATUS.get(body.get("status", ""))
+            executed = body.get("executedQty")
+            avg = body.get("avgPrice")
+            filled = to_decimal(executed) if executed not in (None, "") else None
+            average = to_decimal(avg) if avg not in (None, "") else None
+            order_id = str(body["orderId"])
+        except (ValueError, KeyError) as exc:
+            from venues.base import OutcomeUnknown
+
+            raise OutcomeUnknown(f"{operation.value}: 2xx order object could not be parsed ({exc})") from exc
+        return receipt_accepted(
+            request,
+            operation=operation,
+            order_id=order_id,
+            client_order_id=body.get("clientOrderId") or request.client_order_id,
+            request_id=request_id,
+            transport=transport,
+            sent_at=sent_at,
+            order_state=state,
+            filled_quantity=filled,
+            average_price=average if average else None,
+        )
+
+    async def _submit_rest(self, request: OrderRequest, sent_at: Any) -> CommandReceipt:
+        """POST /fapi/v1/order (§5 NO), newOrderRespType=RESULT."""
+        query = "&".join(f"{k}={v}" for k, v in self._order_params(request))
+        body = await self.rest.write("POST", "/fapi/v1/order", query)
+        return self._accepted(request, body, CommandOperation.CREATE_ORDER, Transport.REST, sent_at, None)
+
+    async def _submit_ws(self, request: OrderRequest, sent_at: Any) -> CommandReceipt:
+        """WS API ``order.place`` (§6)."""
+        assert self.ws_api is not None
+        result = await self.ws_api.call("order.place", dict(self._order_params(request)), self.request_timeout)
+        return self._accepted(request, result, CommandOperation.CREATE_ORDER, Transport.WEBSOCKET, sent_at, None)
+
+    def _cancel_params(self, request: CancelRequest) -> list[tuple[str, str]]:
+        params = [("symbol", self.native(request.instrument))]
+        if request.order_id is not None:
+            params.append(("orderId", request.order_id))
+        else:
+            assert request.client_order_id is not None
+            params.append(("origClientOrderId", request.client_order_id))
+        return params
+
+    async def _cancel_rest(self, request: CancelRequest, request_id: str, sent_at: Any) -> CommandReceipt:
+        """DELETE /fapi/v1/order (§5 CO)."""
+        query = "&".join(f"{k}={v}" for k, v in self._cancel_params(request))
+        body = await self.rest.write("DELETE", "/fapi/v1/order", query)
+        return self._accepted(request, body, CommandOperation.CANCEL_ORDER, Transport.REST, sent_at, request_id)
+
+    async def _cancel_ws(self, request: CancelRequest, request_id: str, sent_at: Any) -> CommandReceipt:
+        """WS API ``order.cancel`` (§6)."""
+        assert self.ws_api is not None
+        result = await self.ws_api.call("order.cancel", dict(self._cancel_params(request)), self.request_timeout)
+        return self._accepted(request, result, CommandOperation.CANCEL_ORDER, Transport.WEBSOCKET, sent_at, request_id)
+
+    # ------------------------------------------------------------------ reads
+
+    def _orders(self, payload: Any, what: str) -> list[OrderReport]:
+        if not isinstance(payload, list):
+            raise VenueReadError(f"{what}: expected a list")
+        try:
+            return [order_report(item, venue=self.name, unify=self.unified) for item in payload]
+        except ParseError as exc:
+            raise VenueReadError(f"{what}: {exc}") from exc
+
+    async def query_order(
+        self, instrument: str, *, client_order_id: str | None = None, order_id: str | None = None
+    ) -> OrderReport | None:
+        """GET /fapi/v1/order (§5 QO); None on -2013."""
+        if order_id is None and client_order_id is None:
+            raise ValueError("query_order needs client_order_id or order_id")
+        await self._before_read(1)
+        ident = f"orderId={order_id}" if order_id is not None else f"origClientOrderId={client_order_id}"
+        try:
+            payload = await self.rest.read("/fapi/v1/order", f"symbol={self.native(instrument)}&{ident}")
+        except NotFound:
+            return None
+        try:
+            return order_report(payload, venue=self.name, unify=self.unified)
+        except ParseError as exc:
+            raise VenueReadError(f"GET /fapi/v1/order: {exc}") from exc
+
+    async def open_orders(self, instrument: str) -> list[OrderReport]:
+        """GET /fapi/v1/openOrders?symbol= (§5 OO)."""
+        await self._before_read(1)
+        payload = await self.rest.read("/fapi/v1/openOrders", f"symbol={self.native(instrument)}")
+        return self._orders(payload, "GET /fapi/v1/openOrders")
+
+    async def _windowed(self, path: str, symbol: str, start_ms: int, end_ms: int) -> list[Any]:
+        """Cover [start, end] with windows under 7 days; a full page is split in half until it is not."""
+        if end_ms < start_ms:
+            return []
+        out: list[Any] = []
+        stack = []
+        cursor = start_ms
+        while cursor <= end_ms:
+            hi = min(end_ms, cursor + WEEK_MS - 1)
+            stack.append((cursor, hi))
+            cursor = hi + 1
+        stack.reverse()
+        while stack:
+            lo, hi = stack.pop()
+            await self._before_read(5)
+            page = await self.rest.read(path, f"symbol={symbol}&startTime={lo}&endTime={hi}&limit={PAGE_LIMIT}")
+            if not isinstance(page, list):
+                raise VenueReadError(f"GET {path}: expected a list")
+            if len(page) >= PAGE_LIMIT:
+                if hi <= lo:
+                    raise VenueReadError(
+                        f"GET {path}: more than {PAGE_LIMIT} items in one millisecond; window not covered"
+                    )
+                mid = (lo + hi) // 2
+                stack.append((mid + 1, hi))
+                stack.append((lo, mid))
+                continue
+            out.extend(page)
+        return out
+
+    async def order_history(self, instrument: str, start_ms: int, end_ms: int) -> list[OrderReport]:
+        """GET /fapi/v1/allOrders (§5 AO), paged until [start_ms, end_ms] is covered."""
+        items = await self._windowed("/fapi/v1/allOrders", self.native(instrument), start_ms, end_ms)
+        seen: dict[str, OrderReport] = {}
+        for report in self._orders(items, "GET /fapi/v1/allOrders"):
+            seen[report.order_id] = report
+        return list(seen.values())
+
+    async def trades(self, instrument: str, start_ms: int, end_ms: int) -> list[TradeReport]:
+        """GET /fapi/v1/userTrades (§5 UT), paged until [start_ms, end_ms] is covered."""
+        items = await self._windowed("/fapi/v1/userTrades", self.native(instrument), start_ms, end_ms)
+        try:
+            reports = {t.trade_id: t for t in (trade_report(i, venue=self.name, unify=self.unified) for i in items)}
+        except ParseError as exc:
+            raise VenueReadError(f"GET /fapi/v1/userTrades: {exc}") from exc
+        return list(reports.values())
+
+    def mark(self, instrument: str, price: Decimal) -> None:
+        """Update the reference price used for MARKET notional checks."""
+        self._marks[instrument] = price

@@ -1,0 +1,151 @@
+"""Binance USD-M error codes, grouped by what an answer *proves* (binance-usdm.md §3, §9; venues/README.md).
+
+Sets are named by outcome, never by action (no ``RETRY_*``: nautilus retried ``-1007``,
+which resends an order that may have executed). ``write_error`` and ``read_error`` are the
+only places an HTTP status + venue code becomes an outcome:
+
+    write:  -2xx parseable order          ACCEPTED (not here)
+            429 / 418 / RATE_LIMIT_CODES  Rejected(retriable, retry_after)
+            any 5xx, 408, UNKNOWN_CODES   OutcomeUnknown
+            DUPLICATE_CODES               DuplicateEvidence (reconcile by client id)
+            REJECT_CODES, 401/403         Rejected
+            any other code / no code      OutcomeUnknown (never assume a rejection)
+    read:   429 / 418 / rate codes        VenueRateLimited
+            5xx, 408, unknown codes       VenueUnreachable
+            anything else                 VenueReadError
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from venues.base import (
+    DuplicateEvidence,
+    OutcomeUnknown,
+    Rejected,
+    VenueError,
+    VenueRateLimited,
+    VenueReadError,
+    VenueUnreachable,
+)
+
+__all__ = [
+    "CANCEL_REJECT_CODES",
+    "DUPLICATE_CODES",
+    "NOT_FOUND_CODES",
+    "RATE_LIMIT_CODES",
+    "REJECT_CODES",
+    "UNKNOWN_CODES",
+    "UNKNOWN_503_MESSAGE",
+    "read_error",
+    "retry_after_seconds",
+    "write_error",
+]
+
+# Execution status unknown (§9 "U"), plus the codes this project treats as unknown whatever the
+# docs say (-1001, -1008: README "Project decision").
+UNKNOWN_CODES: frozenset[int] = frozenset({-1000, -1001, -1006, -1007, -1008})
+
+# Refused before processing: not executed, may be retried after the venue's wait.
+RATE_LIMIT_CODES: frozenset[int] = frozenset({-1003, -1015})
+
+# An open order already holds this client order id: evidence an earlier attempt landed.
+DUPLICATE_CODES: frozenset[int] = frozenset({-4116})
+
+# The cancel target is not open (filled, cancelled or unknown): the *cancel* is rejected,
+# the order's own state is unknown until queried.
+CANCEL_REJECT_CODES: frozenset[int] = frozenset({-2011})
+
+# A read answer, not an error: the order does not exist (within retention).
+NOT_FOUND_CODES: frozenset[int] = frozenset({-2013})
+
+# Definite rejections: parameters, filters, auth, clock, margin, reduce-only, order type.
+REJECT_CODES: frozenset[int] = frozenset(
+    {
+        -1013, -1014, -1016, -1020, -1021, -1022, -1023,
+        -1100, -1101, -1102, -1103, -1104, -1105, -1106, -1108, -1109, -1110, -1111, -1112, -1113, -1114,
+        -1115, -1116, -1117, -1118, -1119, -1120, -1121, -1122, -1125, -1127, -1128, -1130, -1131,
+        -2010, -2011, -2013, -2014, -2015, -2016, -2018, -2019, -2020, -2021, -2022, -2023, -2024, -2025,
+        -2026, -2027, -2028,
+        -4000, -4001, -4002, -4003, -4004, -4005, -4006, -4007, -4008, -4009, -4010, -4011, -4012, -4013,
+        -4014, -4015, -4016, -4023, -4024, -4028, -4029, -4030, -4031, -4032, -4033, -4044, -4045, -4046,
+        -4047, -4048, -4050, -4051, -4052, -4053, -4054, -4055, -4056, -4057, -4058, -4059, -4060, -4061,
+        -4062, -4067, -4068, -4082, -4083, -4084, -4086, -4087, -4088, -4104, -4114, -4115, -4118, -4120,
+        -4131, -4135, -4137, -4138, -4139, -4140, -4141, -4142, -4144, -4164, -4165, -4183, -4184,
+        -5021, -5022, -5024, -5025, -5026, -5027, -5028, -5029,
+    }
+)  # fmt: skip
+
+UNKNOWN_503_MESSAGE = "Unknown error, please check your request or try again later."
+
+_BANNED_UNTIL = re.compile(r"banned until (\d{12,14})")
+DEFAULT_429_WAIT = 60.0
+DEFAULT_418_WAIT = 120.0
+
+
+def retry_after_seconds(
+    status: int, headers: dict[str, str], msg: str = "", retry_after_ms: int | None = None
+) -> float:
+    """The venue's wait: ``Retry-After`` header, a ``banned until <ms>`` message, a WS ``retryAfter`` (ms epoch)."""
+    header = headers.get("retry-after")
+    if header:
+        try:
+            return max(0.0, float(header))
+        except ValueError:
+            pass
+    now_ms = time.time() * 1000
+    if retry_after_ms is not None:
+        return max(0.0, (retry_after_ms - now_ms) / 1000)
+    match = _BANNED_UNTIL.search(msg)
+    if match:
+        return max(0.0, (int(match.group(1)) - now_ms) / 1000)
+    return DEFAULT_418_WAIT if status == 418 else DEFAULT_429_WAIT
+
+
+def write_error(
+    status: int,
+    code: int | None,
+    msg: str,
+    *,
+    what: str,
+    headers: dict[str, str] | None = None,
+    retry_after_ms: int | None = None,
+) -> VenueError:
+    """Classify a non-success answer to a create or cancel (see the module docstring)."""
+    native = str(code) if code is not None else f"HTTP {status}"
+    text = f"{what}: {msg}" if msg else f"{what}: HTTP {status}"
+    if status in (429, 418) or (code is not None and code in RATE_LIMIT_CODES):
+        wait = retry_after_seconds(status, headers or {}, msg, retry_after_ms)
+        return Rejected(text, native_code=native, retriable=True, retry_after=wait)
+    if status >= 500 or status == 408:
+        return OutcomeUnknown(text, native_code=native)
+    if code is None:
+        if status in (401, 403):  # auth / WAF: refused at the edge
+            return Rejected(text, native_code=native)
+        return OutcomeUnknown(text, native_code=native)
+    if code in UNKNOWN_CODES:
+        return OutcomeUnknown(text, native_code=native)
+    if code in DUPLICATE_CODES:
+        return DuplicateEvidence(text, native_code=native)
+    if code in REJECT_CODES:
+        return Rejected(text, native_code=native)
+    return OutcomeUnknown(f"{text} (unrecognised code: outcome not proven)", native_code=native)
+
+
+def read_error(
+    status: int,
+    code: int | None,
+    msg: str,
+    *,
+    what: str,
+    headers: dict[str, str] | None = None,
+    retry_after_ms: int | None = None,
+) -> VenueReadError:
+    """Classify a failed read (it never decides a command's outcome)."""
+    text = f"{what}: " + (f"{code} {msg}" if code is not None else f"HTTP {status} {msg}".rstrip())
+    if status in (429, 418) or (code is not None and code in RATE_LIMIT_CODES):
+        return VenueRateLimited(text, retry_after=retry_after_seconds(status, headers or {}, msg, retry_after_ms))
+    if status >= 500 or status == 408 or (code is not None and code in UNKNOWN_CODES):
+        return VenueUnreachable(text)
+    return VenueReadError(text)

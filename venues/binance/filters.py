@@ -1,0 +1,77 @@
+"""exchangeInfo -> ``InstrumentFilters``, and the unified id <-> native symbol mapping (binance-usdm.md §5 EI).
+
+Only USDⓈ-M perpetuals get unified ids (``BTCUSDT`` -> ``BTC/USDT:USDT``: base / quote :
+margin asset); delivery contracts are skipped. ``pricePrecision`` / ``quantityPrecision``
+are *not* the tick and step: those come from ``PRICE_FILTER`` and ``LOT_SIZE``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from venues.base import InstrumentFilters
+from venues.common import to_decimal
+
+__all__ = ["parse_exchange_info", "rate_limit_weight", "unified_id"]
+
+
+def unified_id(symbol: Mapping[str, Any]) -> str | None:
+    """``BASE/QUOTE:MARGIN`` for a perpetual, None for anything else."""
+    if symbol.get("contractType", "PERPETUAL") != "PERPETUAL":
+        return None
+    base, quote = symbol.get("baseAsset"), symbol.get("quoteAsset")
+    margin = symbol.get("marginAsset") or quote
+    if not base or not quote:
+        return None
+    return f"{base}/{quote}:{margin}"
+
+
+def _dec(d: Mapping[str, Any], key: str) -> Decimal:
+    value = d.get(key)
+    return Decimal(0) if value in (None, "") else to_decimal(value)
+
+
+def parse_exchange_info(venue: str, info: Mapping[str, Any]) -> list[InstrumentFilters]:
+    """Every perpetual's filters; a symbol whose filters cannot be read is skipped, never guessed."""
+    out: list[InstrumentFilters] = []
+    for symbol in info.get("symbols", ()):
+        unified = unified_id(symbol)
+        if unified is None:
+            continue
+        by_type = {f.get("filterType"): f for f in symbol.get("filters", ()) if isinstance(f, Mapping)}
+        price, lot = by_type.get("PRICE_FILTER"), by_type.get("LOT_SIZE")
+        if price is None or lot is None:
+            continue
+        market = by_type.get("MARKET_LOT_SIZE")
+        notional = by_type.get("MIN_NOTIONAL", {})
+        try:
+            out.append(
+                InstrumentFilters(
+                    venue=venue,
+                    instrument=unified,
+                    native_symbol=str(symbol["symbol"]),
+                    tick_size=_dec(price, "tickSize"),
+                    step_size=_dec(lot, "stepSize"),
+                    min_qty=_dec(lot, "minQty"),
+                    max_qty=_dec(lot, "maxQty"),
+                    min_notional=_dec(notional, "notional"),
+                    min_price=_dec(price, "minPrice"),
+                    max_price=_dec(price, "maxPrice"),
+                    market_step_size=_dec(market, "stepSize") if market else None,
+                    market_min_qty=_dec(market, "minQty") if market else None,
+                    market_max_qty=_dec(market, "maxQty") if market else None,
+                )
+            )
+        except (KeyError, ValueError):
+            continue
+    return out
+
+
+def rate_limit_weight(info: Mapping[str, Any]) -> int:
+    """The REQUEST_WEIGHT per-minute limit exchangeInfo announces (0 when absent)."""
+    for limit in info.get("rateLimits", ()):
+        if limit.get("rateLimitType") == "REQUEST_WEIGHT" and limit.get("interval") == "MINUTE":
+            return int(limit.get("limit", 0)) // max(1, int(limit.get("intervalNum", 1)))
+    return 0
