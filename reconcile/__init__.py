@@ -2,5 +2,6 @@
 
 from gateway.model import EvidenceSource, ReconcileOutcome, ReconcileReport, ReconcileTrigger
 from reconcile.policy import ReconcilePolicy
+from reconcile.reconciler import Reconciler
 
-__all__ = ["EvidenceSource", "ReconcileOutcome", "ReconcilePolicy", "ReconcileReport", "ReconcileTrigger"]
+__all__ = ["EvidenceSource", "ReconcileOutcome", "ReconcilePolicy", "Reconciler", "ReconcileReport", "ReconcileTrigger"]
