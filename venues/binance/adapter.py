@@ -98,7 +98,7 @@ class BinanceUsdm(AdapterBase):
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(VenueUnreachable),
             stop=stop_after_attempt(3),
-            wait=wait_exponential_jitter(initial=0.2, max=2.0),
+            wait=wait_exponential_jitter(multiplier=0.2, max=2.0),
             reraise=True,
         ):
             with attempt:

@@ -1,0 +1,84 @@
+"""Fixtures for the Binance adapter tests: a running simulator, a started adapter, a recording sink."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import pytest_asyncio
+
+from gateway.model import OrderReport
+from venues.binance import BinanceUsdm
+from venues.sim import SimExchange
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+
+
+class RecordingSink:
+    """A ``VenueEventSink`` that keeps everything it is told."""
+
+    def __init__(self) -> None:
+        self.updates: list[OrderReport] = []
+        self.gaps: list[tuple[str, str]] = []
+        self.parse_errors: list[tuple[str, str]] = []
+
+    def order_update(self, order: OrderReport) -> None:
+        self.updates.append(order)
+
+    def stream_gap(self, venue: str, reason: str) -> None:
+        self.gaps.append((venue, reason))
+
+    def parse_error(self, venue: str, detail: str) -> None:
+        self.parse_errors.append((venue, detail))
+
+
+async def wait_until(predicate: Callable[[], Any], timeout: float = 3.0) -> None:
+    """Poll ``predicate`` until it is truthy; fail after ``timeout`` seconds (no bare sleeps in tests)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+def fixture_entries() -> dict[str, dict[str, Any]]:
+    data = orjson.loads((FIXTURES / "binance_usdm.json").read_bytes())
+    return {e["id"]: e for e in data["entries"]}
+
+
+@pytest_asyncio.fixture
+async def sim() -> AsyncIterator[SimExchange]:
+    async with SimExchange(seed=7) as s:
+        yield s
+
+
+@pytest.fixture
+def sink() -> RecordingSink:
+    return RecordingSink()
+
+
+def make_venue(sim: SimExchange, **kw: Any) -> BinanceUsdm:
+    b = sim.binance
+    return BinanceUsdm(
+        sim.api_key,
+        sim.api_secret,
+        rest_url=b.rest_url,
+        ws_api_url=b.ws_api_url,
+        stream_url=b.stream_url,
+        **kw,
+    )
+
+
+@pytest_asyncio.fixture
+async def venue(sim: SimExchange, sink: RecordingSink) -> AsyncIterator[BinanceUsdm]:
+    v = make_venue(sim, request_timeout=1.0)
+    await v.start(sink)
+    try:
+        yield v
+    finally:
+        await v.close()

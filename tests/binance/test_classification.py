@@ -1,0 +1,194 @@
+"""Every outcome-classification row (ARCHITECTURE.md, venues/README.md), with respx and against the simulator."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import pytest_asyncio
+import respx
+
+from gateway.model import CancelRequest, CommandStatus, OrderRequest, OrderType, Side, Transport
+from tests.binance.conftest import RecordingSink, fixture_entries, make_venue
+from venues.binance import BinanceUsdm
+from venues.sim import Fault, SimExchange
+from venues.sim.faults import FaultKind
+
+BASE = "https://fapi.test"
+UNKNOWN_503 = "Unknown error, please check your request or try again later."
+ORDER_BODY = fixture_entries()["binance-b404-X1"]["response"] | {"orderId": 4087922044}
+
+
+def _order(cid: str = "cid-1", transport: Transport = Transport.REST) -> OrderRequest:
+    return OrderRequest(
+        venue="binance", instrument="BTC/USDT:USDT", side=Side.BUY, type=OrderType.LIMIT,
+        quantity=Decimal("0.01"), price=Decimal("49000"), client_order_id=cid, transport=transport,
+    )  # fmt: skip
+
+
+@pytest_asyncio.fixture
+async def mocked() -> AsyncIterator[tuple[BinanceUsdm, respx.MockRouter]]:
+    info = fixture_entries()["binance-naut-N2"]["response"]
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        router.get("/fapi/v1/time").respond(json={"serverTime": 0})
+        router.get("/fapi/v1/exchangeInfo").respond(json=info)
+        router.get("/fapi/v1/premiumIndex").respond(json=[{"symbol": "BTCUSDT", "markPrice": "50000"}])
+        venue = BinanceUsdm("key", "secret", rest_url=BASE, ws_api_url=None, stream_url=None, http="httpx")
+        await venue.start(RecordingSink())
+        yield venue, router
+        await venue.close()
+
+
+J = orjson.dumps
+UNKNOWN, REJECTED = CommandStatus.UNKNOWN_EXECUTION, CommandStatus.REJECTED
+# (row id, respx response or exception, status, safe_to_resubmit, retriable)
+ROWS: list[tuple[str, Any, CommandStatus, bool, bool]] = [
+    ("connect refused", httpx.ConnectError("refused"), REJECTED, True, False),
+    ("filter code -4014", httpx.Response(400, content=J({"code": -4014, "msg": "tick"})), REJECTED, True, False),
+    ("signature -1022", httpx.Response(400, content=J({"code": -1022, "msg": "sig"})), REJECTED, True, False),
+    ("timestamp -1021", httpx.Response(400, content=J({"code": -1021, "msg": "ts"})), REJECTED, True, False),
+    ("api key -2015", httpx.Response(401, content=J({"code": -2015, "msg": "key"})), REJECTED, True, False),
+    ("margin -2019", httpx.Response(400, content=J({"code": -2019, "msg": "margin"})), REJECTED, True, False),
+    ("reduce-only -2022", httpx.Response(400, content=J({"code": -2022, "msg": "ro"})), REJECTED, True, False),
+    ("WAF 403", httpx.Response(403, content=b"<html>forbidden</html>"), REJECTED, True, False),
+    ("429", httpx.Response(429, headers={"Retry-After": "7"}, content=J({"code": -1003})), REJECTED, True, True),
+    ("418", httpx.Response(418, content=J({"code": -1003, "msg": "banned"})), REJECTED, True, True),
+    ("-1015", httpx.Response(400, content=J({"code": -1015, "msg": "orders"})), REJECTED, True, True),
+    ("read timeout", httpx.ReadTimeout("slow"), UNKNOWN, False, True),
+    ("reset", httpx.RemoteProtocolError("reset"), UNKNOWN, False, True),
+    ("502 html", httpx.Response(502, content=b"<html>502 Bad Gateway</html>"), UNKNOWN, False, True),
+    ("503 unknown", httpx.Response(503, content=J({"code": -1000, "msg": UNKNOWN_503})), UNKNOWN, False, True),
+    ("503 service unavailable", httpx.Response(503, content=b"Service Unavailable."), UNKNOWN, False, True),
+    ("408", httpx.Response(408, content=J({"code": -1007, "msg": "timeout"})), UNKNOWN, False, True),
+    ("-1007", httpx.Response(400, content=J({"code": -1007, "msg": "t"})), UNKNOWN, False, True),
+    ("-1006", httpx.Response(400, content=J({"code": -1006, "msg": "t"})), UNKNOWN, False, True),
+    ("-1000", httpx.Response(400, content=J({"code": -1000, "msg": "t"})), UNKNOWN, False, True),
+    ("-1001", httpx.Response(400, content=J({"code": -1001, "msg": "t"})), UNKNOWN, False, True),
+    ("-1008", httpx.Response(503, content=J({"code": -1008, "msg": "t"})), UNKNOWN, False, True),
+    ("unparsable 2xx", httpx.Response(200, content=J(ORDER_BODY)[:40]), UNKNOWN, False, True),
+    ("duplicate -4116", httpx.Response(400, content=J({"code": -4116, "msg": "dup"})), UNKNOWN, False, True),
+    ("unrecognised code", httpx.Response(400, content=J({"code": -9999, "msg": "?"})), UNKNOWN, False, True),
+    ("accepted", httpx.Response(200, content=J(ORDER_BODY)), CommandStatus.ACCEPTED, False, False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("row", "answer", "status", "safe", "retriable"), ROWS, ids=[r[0] for r in ROWS])
+async def test_submit_classification_respx(
+    mocked: tuple[BinanceUsdm, respx.MockRouter],
+    row: str,
+    answer: Any,
+    status: CommandStatus,
+    safe: bool,
+    retriable: bool,
+) -> None:
+    venue, router = mocked
+    route = router.post("/fapi/v1/order")
+    if isinstance(answer, Exception):
+        route.side_effect = answer
+    else:
+        route.return_value = answer
+    receipt = await venue.submit(_order())
+    assert (receipt.status, receipt.safe_to_resubmit, receipt.retriable) == (status, safe, retriable), receipt
+    assert route.call_count == 1  # writes are never retried
+    if row == "429":
+        assert receipt.retry_after == 7.0
+    if row == "accepted":
+        assert receipt.order_id == "4087922044"
+
+
+async def test_cancel_of_closed_order_is_rejected(mocked: tuple[BinanceUsdm, respx.MockRouter]) -> None:
+    venue, router = mocked
+    router.delete("/fapi/v1/order").respond(400, content=J({"code": -2011, "msg": "Unknown order sent."}))
+    receipt = await venue.cancel(
+        CancelRequest(venue="binance", instrument="BTC/USDT:USDT", client_order_id="x", transport=Transport.REST), "r1"
+    )
+    assert (receipt.status, receipt.native_code) == (REJECTED, "-2011")
+
+
+async def test_secret_never_in_repr_or_receipts(mocked: tuple[BinanceUsdm, respx.MockRouter]) -> None:
+    venue, router = mocked
+    router.post("/fapi/v1/order").respond(
+        400, content=J({"code": -1022, "msg": "Signature for this request is not valid."})
+    )
+    receipt = await venue.submit(_order())
+    for text in (repr(venue), str(venue), receipt.model_dump_json(), receipt.message):
+        assert "secret" not in text
+
+
+# --------------------------------------------------------------------------- the same rows against the simulator
+
+SIM_ROWS: list[tuple[Fault, CommandStatus, bool]] = [
+    (Fault(FaultKind.ACCEPT_THEN_TIMEOUT, delay_seconds=2.0), UNKNOWN, True),
+    (Fault(FaultKind.ACCEPT_THEN_RESET), UNKNOWN, True),
+    (Fault(FaultKind.ACCEPT_THEN_5XX), UNKNOWN, True),
+    (Fault(FaultKind.ACCEPT_THEN_5XX, status=502), UNKNOWN, True),
+    (Fault(FaultKind.REJECT_THEN_5XX), UNKNOWN, False),
+    (Fault(FaultKind.UNKNOWN_CODE, code=-1007, executed=False), UNKNOWN, False),
+    (Fault(FaultKind.UNKNOWN_CODE, code=-1006, executed=True), UNKNOWN, True),
+    (Fault(FaultKind.REJECT_CODE, code=-2019), REJECTED, False),
+    (Fault(FaultKind.RATE_LIMIT), REJECTED, False),
+    (Fault(FaultKind.RATE_LIMIT, status=418), REJECTED, False),
+    (Fault(FaultKind.DELAYED_VISIBILITY, delay_seconds=0.5), CommandStatus.ACCEPTED, True),
+    (Fault(FaultKind.MALFORMED_2XX), UNKNOWN, True),
+]
+
+
+@pytest.mark.parametrize("transport", [Transport.REST, Transport.WEBSOCKET])
+@pytest.mark.parametrize(
+    ("fault", "status", "executed"),
+    SIM_ROWS,
+    ids=[f.kind.value + str(f.status or f.code or "") for f, _, _ in SIM_ROWS],
+)
+async def test_submit_classification_sim(
+    sim: SimExchange, fault: Fault, status: CommandStatus, executed: bool, transport: Transport
+) -> None:
+    venue = make_venue(sim, request_timeout=1.0)
+    await venue.start(RecordingSink())
+    try:
+        cid = f"c-{fault.kind.value[:10]}-{transport.value[:2]}".replace("_", "")
+        sim.faults.add(Fault(**{**fault.__dict__, "venue": "binance", "client_order_id": cid}))
+        receipt = await venue.submit(_order(cid, transport))
+        assert receipt.status is status, receipt
+        assert len(sim.truth.attempts(cid)) == 1  # sent once
+        assert bool(sim.truth.orders_for(cid)) is executed
+    finally:
+        await venue.close()
+
+
+async def test_ws_drop_after_frame_is_unknown(sim: SimExchange) -> None:
+    venue = make_venue(sim, request_timeout=1.0)
+    await venue.start(RecordingSink())
+    try:
+        sim.faults.add(Fault(FaultKind.WS_DROP, venue="binance", client_order_id="wsdrop1", executed=True))
+        receipt = await venue.submit(_order("wsdrop1", Transport.WEBSOCKET))
+        assert receipt.status is UNKNOWN
+        assert sim.truth.order("wsdrop1") is not None
+    finally:
+        await venue.close()
+
+
+async def test_duplicate_client_id_is_evidence_on_the_sim(venue: BinanceUsdm, sim: SimExchange) -> None:
+    first = await venue.submit(_order("dup-1"))
+    second = await venue.submit(_order("dup-1"))
+    assert first.status is CommandStatus.ACCEPTED
+    assert (second.status, second.native_code) == (UNKNOWN, "-4116")
+    assert len(sim.truth.orders_for("dup-1")) == 1
+
+
+async def test_connection_refused_is_safe_to_resubmit() -> None:
+    venue = BinanceUsdm("k", "s", rest_url="http://127.0.0.1:9", ws_api_url=None, stream_url=None)
+    from venues.base import InstrumentFilters
+
+    venue._set_filters(
+        InstrumentFilters("binance", "BTC/USDT:USDT", "BTCUSDT", Decimal("0.1"), Decimal("0.001"),
+                          Decimal("0.001"), Decimal("1000"), Decimal("5"))
+    )  # fmt: skip
+    try:
+        receipt = await venue.submit(_order())
+        assert (receipt.status, receipt.safe_to_resubmit) == (REJECTED, True)
+    finally:
+        await venue.close()
