@@ -518,7 +518,7 @@ class Reconciler:
         raise VenueReadError("unreachable")  # pragma: no cover - reraise=True always raises first
 
 
-_backoff = wait_exponential_jitter(initial=0.05, max=1.0)
+_backoff = wait_exponential_jitter(multiplier=0.05, max=1.0, jitter=0.05)
 
 
 def _wait_for_venue(state: RetryCallState) -> float:

@@ -1,0 +1,163 @@
+"""Proof rules against the real simulator's reads, with the user stream switched off.
+
+The reconciler is driven directly (no background loop) so each pass is explicit and the
+venue reads it costs can be counted on the simulator's request log.
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+from gateway.model import CancelRequest, CommandOperation, OrderState, ReconcileOutcome, ReconcileTrigger
+from reconcile import ReconcilePolicy, Reconciler
+from tests.reconcile.conftest import NullStream, RecordingSink, binance, pending, wait_until
+from venues.sim import Fault, FaultKind, SimExchange
+
+INSTRUMENTS = {
+    "BTC/USDT:USDT": ("BTCUSDT", Decimal("0.001"), Decimal("40000")),
+    "ETH/USDT:USDT": ("ETHUSDT", Decimal("0.01"), Decimal("2500")),
+    "SOL/USDT:USDT": ("SOLUSDT", Decimal("1"), Decimal("120")),
+    "XRP/USDT:USDT": ("XRPUSDT", Decimal("10"), Decimal("0.5")),
+}
+
+
+def place(sim: SimExchange, cid: str, instrument: str = "BTC/USDT:USDT") -> str:
+    native, qty, price = INSTRUMENTS[instrument]
+    order = sim.binance.engine.place(
+        sim.api_key, symbol=native, side="BUY", type="LIMIT", qty=qty, price=price, client_order_id=cid
+    )
+    return order.order_id
+
+
+async def test_found_on_the_first_read_is_synchronized(sim: SimExchange) -> None:
+    venue = binance(sim, history_lag_seconds=0.0)
+    await venue.start(NullStream())
+    sink = RecordingSink()
+    rec = Reconciler({"binance": venue}, ReconcilePolicy(grace_seconds=30, deadline_seconds=60), sink)
+    order_id = place(sim, "found-1")
+    rec.track(pending("found-1"), trigger=ReconcileTrigger.UNKNOWN_EXECUTION)
+    await rec.reconcile()
+    assert sink.outcomes("found-1") == ["SYNCHRONIZED"]
+    report = sink.completed[0]
+    assert report.order is not None and report.order.order_id == order_id
+    assert report.order.state is OrderState.NEW
+    assert not rec.is_tracking("found-1")
+    await venue.close()
+
+
+async def test_absence_needs_two_reads_and_the_grace_window(sim: SimExchange) -> None:
+    venue = binance(sim, history_lag_seconds=0.0, recv_window_ms=200)
+    await venue.start(NullStream())
+    sink = RecordingSink()
+    rec = Reconciler({"binance": venue}, ReconcilePolicy(grace_seconds=0.3, deadline_seconds=30), sink)
+    command = pending("never-1", recv_window_ms=200)
+    rec.track(command, ReconcileTrigger.UNKNOWN_EXECUTION)
+    interim = await rec.reconcile()
+    assert [r.outcome for r in interim] == [ReconcileOutcome.STILL_UNCERTAIN]
+    assert sink.completed == []  # an interim verdict is never emitted
+    await wait_until(lambda: (command.sent_at.timestamp() + 0.3) < time.time())
+    await rec.reconcile()
+    assert sink.outcomes("never-1") == ["ABSENT"]
+    assert "not found in" in sink.completed[-1].reason
+    await venue.close()
+
+
+async def test_delayed_visibility_within_grace_ends_synchronized_never_absent(sim: SimExchange) -> None:
+    venue = binance(sim, history_lag_seconds=0.0, recv_window_ms=200)
+    await venue.start(NullStream())
+    sink = RecordingSink()
+    rec = Reconciler(
+        {"binance": venue}, ReconcilePolicy(grace_seconds=1.5, deadline_seconds=10, interval_seconds=0.05), sink
+    )
+    place(sim, "late-1")
+    sim.binance.engine.hide_for(sim.truth.order("late-1"), 0.6)  # type: ignore[arg-type]
+    rec.track(pending("late-1", recv_window_ms=200), ReconcileTrigger.UNKNOWN_EXECUTION)
+    await rec.start()
+    await wait_until(lambda: sink.completed, timeout=10)
+    await rec.close()
+    assert sink.outcomes("late-1") == ["SYNCHRONIZED"]
+    await venue.close()
+
+
+async def test_unreachable_reads_give_still_uncertain_then_proof(sim: SimExchange) -> None:
+    venue = binance(sim, history_lag_seconds=0.0, recv_window_ms=200)
+    await venue.start(NullStream())
+    sink = RecordingSink()
+    rec = Reconciler(
+        {"binance": venue},
+        ReconcilePolicy(grace_seconds=0.2, deadline_seconds=0.5, interval_seconds=0.05, read_attempts=2),
+        sink,
+    )
+    place(sim, "dark-1")
+    sim.faults.add(Fault(FaultKind.REJECT_THEN_5XX, venue="binance", operation="query", times=100_000, status=503))
+    rec.track(pending("dark-1", recv_window_ms=200), ReconcileTrigger.UNKNOWN_EXECUTION)
+    await rec.start()
+    await wait_until(lambda: sink.completed, timeout=10)
+    first = sink.completed[0]
+    assert first.outcome is ReconcileOutcome.STILL_UNCERTAIN
+    assert "unreachable" in first.reason or "read failed" in first.reason
+    assert rec.is_tracking("dark-1")
+    sim.faults.clear()  # the venue comes back
+    await wait_until(lambda: len(sink.completed) >= 2, timeout=10)
+    await rec.close()
+    assert sink.outcomes("dark-1") == ["STILL_UNCERTAIN", "SYNCHRONIZED"]
+    assert [t for c, t in sink.scheduled if c == "dark-1"] == [
+        ReconcileTrigger.UNKNOWN_EXECUTION,
+        ReconcileTrigger.PERIODIC,
+    ]
+    await venue.close()
+
+
+async def test_cancel_rules(sim: SimExchange) -> None:
+    venue = binance(sim, history_lag_seconds=0.0, recv_window_ms=200)
+    await venue.start(NullStream())
+    sink = RecordingSink()
+    rec = Reconciler({"binance": venue}, ReconcilePolicy(grace_seconds=0.2, deadline_seconds=30), sink)
+    engine = sim.binance.engine
+    cancelled, resting, filled = (place(sim, cid) for cid in ("cx-a", "cx-b", "cx-c"))
+    engine.cancel(sim.api_key, "BTCUSDT", order_id=cancelled)
+    engine.fill(filled, Decimal("0.001"))
+    for cid in ("cx-a", "cx-b", "cx-c"):
+        command = pending(cid, recv_window_ms=200)
+        command.command_id = f"cancel-{cid}"
+        command.operation = CommandOperation.CANCEL_ORDER
+        command.request = CancelRequest(venue="binance", instrument="BTC/USDT:USDT", client_order_id=cid)
+        rec.track(command, ReconcileTrigger.UNKNOWN_EXECUTION)
+    await rec.reconcile()
+    assert sink.outcomes("cancel-cx-a") == ["SYNCHRONIZED"]  # target CANCELED: the cancel executed
+    assert sink.outcomes("cancel-cx-c") == ["ABSENT"]  # target FILLED: the cancel cannot have executed
+    assert sink.outcomes("cancel-cx-b") == []  # still open inside the grace window: nothing proven yet
+    await wait_until(lambda: time.time() > rec._tracked["cancel-cx-b"].sent_s + 0.2)
+    await rec.reconcile()
+    assert sink.outcomes("cancel-cx-b") == ["ABSENT"]  # still open after grace: the cancel did not execute
+    assert resting
+    await venue.close()
+
+
+async def test_batching_reads_grow_with_instruments_not_commands(sim: SimExchange) -> None:
+    venue = binance(sim, history_lag_seconds=0.0, recv_window_ms=1)
+    await venue.start(NullStream())
+    sink = RecordingSink()
+    rec = Reconciler({"binance": venue}, ReconcilePolicy(grace_seconds=0.0, deadline_seconds=30), sink)
+    commands = []
+    for i in range(200):
+        instrument = list(INSTRUMENTS)[i % 4]
+        cid = f"batch-{i}"
+        if i % 2 == 0:
+            place(sim, cid, instrument)  # half landed, half never did
+        commands.append(pending(cid, instrument, recv_window_ms=1))
+    since = sim.binance.requests[-1].time_ms + 1 if sim.binance.requests else 0
+    for command in commands:
+        rec.track(command, ReconcileTrigger.UNKNOWN_EXECUTION)
+    for _ in range(2):
+        await rec.reconcile()
+    reads = sim.binance.reads(since)
+    print(f"200 unknowns over 4 instruments settled with {len(reads)} venue reads")
+    assert sorted(set(sink.outcomes(c.command_id)[0] for c in commands)) == ["ABSENT", "SYNCHRONIZED"]
+    landed = {c.command_id for c in commands if sim.truth.order(c.command_id) is not None}
+    for report in sink.completed:
+        assert (report.outcome is ReconcileOutcome.SYNCHRONIZED) == (report.command_id in landed)
+    # two passes x four instruments x (open orders + history): nothing per command
+    assert len(reads) <= 2 * 4 * 2
+    await venue.close()
