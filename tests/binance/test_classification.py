@@ -14,6 +14,7 @@ import respx
 
 from gateway.model import CancelRequest, CommandStatus, OrderRequest, OrderType, Side, Transport
 from tests.binance.conftest import RecordingSink, fixture_entries, make_venue
+from venues.base import VenueRateLimited, VenueReadError, VenueUnreachable
 from venues.binance import BinanceUsdm
 from venues.sim import Fault, SimExchange
 from venues.sim.faults import FaultKind
@@ -192,3 +193,57 @@ async def test_connection_refused_is_safe_to_resubmit() -> None:
         assert (receipt.status, receipt.safe_to_resubmit) == (REJECTED, True)
     finally:
         await venue.close()
+
+
+# --------------------------------------------------------------------------- reads never decide outcomes
+
+
+READ_ROWS: list[tuple[str, Any, type[Exception]]] = [
+    ("refused", httpx.ConnectError("refused"), VenueUnreachable),
+    ("timeout", httpx.ReadTimeout("slow"), VenueUnreachable),
+    ("503", httpx.Response(503, content=b"Service Unavailable."), VenueUnreachable),
+    (
+        "429",
+        httpx.Response(429, headers={"Retry-After": "3"}, content=J({"code": -1003, "msg": "x"})),
+        VenueRateLimited,
+    ),
+    ("418", httpx.Response(418, content=J({"code": -1003, "msg": "banned"})), VenueRateLimited),
+    ("bad request", httpx.Response(400, content=J({"code": -1102, "msg": "x"})), VenueReadError),
+    ("unparsable", httpx.Response(200, content=b"[{"), VenueReadError),
+]
+
+
+@pytest.mark.parametrize(("row", "answer", "error"), READ_ROWS, ids=[r[0] for r in READ_ROWS])
+async def test_read_failures_raise_read_errors(
+    mocked: tuple[BinanceUsdm, respx.MockRouter], row: str, answer: Any, error: type[Exception]
+) -> None:
+    venue, router = mocked
+    route = router.get("/fapi/v1/openOrders")
+    if isinstance(answer, Exception):
+        route.side_effect = answer
+    else:
+        route.return_value = answer
+    with pytest.raises(error):
+        await venue.open_orders("BTC/USDT:USDT")
+
+
+async def test_query_not_found_is_none_and_weight_header_is_tracked(
+    mocked: tuple[BinanceUsdm, respx.MockRouter],
+) -> None:
+    venue, router = mocked
+    router.get("/fapi/v1/order").respond(
+        400, headers={"X-MBX-USED-WEIGHT-1M": "42"}, content=J({"code": -2013, "msg": "Order does not exist."})
+    )
+    assert await venue.query_order("BTC/USDT:USDT", client_order_id="nope") is None
+    assert (venue.rate_limit().used, venue.rate_limit().limit) == (42, 6000)
+    assert venue.read_count() == 1
+
+
+async def test_secret_never_in_logs(
+    mocked: tuple[BinanceUsdm, respx.MockRouter], caplog: pytest.LogCaptureFixture
+) -> None:
+    venue, router = mocked
+    caplog.set_level("DEBUG")
+    router.post("/fapi/v1/order").side_effect = httpx.ReadTimeout("slow")
+    receipt = await venue.submit(_order())
+    assert "secret" not in caplog.text and "secret" not in receipt.message
