@@ -132,3 +132,17 @@ async def test_auto_uses_rest_when_ws_api_is_down(sim: SimExchange) -> None:
     async with Gateway(venues=[venue], reconcile=None) as gateway:
         h = await gateway.submit(limit("49000", Transport.AUTO))
         assert (h.ack.receipt.status, h.ack.receipt.transport) == (CommandStatus.ACCEPTED, Transport.REST)
+
+
+async def test_listen_key_expiry_reconnects_with_a_new_key(venue: BinanceUsdm, sim: SimExchange, sink: object) -> None:
+    from tests.binance.conftest import RecordingSink
+
+    assert isinstance(sink, RecordingSink) and venue.user_stream is not None
+    dialect = sim.binance.state["dialect"]
+    (old_key,) = [k for k, lk in dialect.listen_keys.items() if lk.alive]
+    dialect.expire_listen_key(old_key)
+    await wait_until(lambda: bool(sink.gaps))
+    await wait_until(lambda: venue.user_stream is not None and venue.user_stream.conn.is_up)
+    assert any(lk.alive and k != old_key for k, lk in dialect.listen_keys.items())
+    await venue.submit(limit("49000", Transport.REST).model_copy(update={"client_order_id": "after-expiry"}))
+    await wait_until(lambda: any(u.client_order_id == "after-expiry" for u in sink.updates))
