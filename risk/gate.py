@@ -1,0 +1,141 @@
+"""PortfolioGate: turns gateway events into ledger operations, and owns the kill switch.
+
+``Gateway`` calls ``check_and_reserve`` before every send (raising ``RiskRejected`` refuses the
+order) and then, in order on one task, ``on_receipt`` / ``on_order_update`` / ``on_reconciled``:
+
+- REJECTED receipt, or ABSENT proved -> release the reservation;
+- fills (cumulative, so duplicates are harmless) -> converted into position exposure;
+- terminal order state -> release what was not filled;
+- UNKNOWN_EXECUTION -> the reservation stays until the reconciler proves the outcome;
+- TTL -> the safety net, logged at WARNING because the command may still be unknown.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from decimal import Decimal
+
+from gateway.model import (
+    CommandReceipt,
+    CommandStatus,
+    OrderReport,
+    OrderRequest,
+    ReconcileOutcome,
+    ReconcileReport,
+    Side,
+)
+from risk.errors import RiskRejected
+from risk.ledger import InMemoryLedger, Ledger, LedgerSnapshot, ReservationRequest
+from risk.limits import RiskLimits
+
+__all__ = ["PortfolioGate"]
+
+log = logging.getLogger("risk")
+
+
+class PortfolioGate:
+    """Check-and-reserve for every order; see the module docstring."""
+
+    def __init__(self, limits: RiskLimits, ledger: Ledger | None = None, *, clock: Callable[[], float] = time.time):
+        self.limits = limits
+        self.ledger: Ledger = ledger if ledger is not None else InMemoryLedger()
+        self._clock = clock
+        self._halted: str | None = None
+        self._prices: dict[str, Decimal] = {}  # command id -> reservation price, for fills without a price
+
+    # ------------------------------------------------------------------ kill switch
+
+    @property
+    def halted(self) -> str | None:
+        return self._halted
+
+    def halt(self, reason: str) -> None:
+        """Refuse new exposure; reduce-only orders that reduce a position still pass."""
+        log.warning("kill switch: halting new exposure (%s)", reason)
+        self._halted = reason
+
+    def resume(self) -> None:
+        self._halted = None
+
+    # ------------------------------------------------------------------ GatePort
+
+    async def check_and_reserve(self, request: OrderRequest, reference_price: Decimal | None) -> None:
+        cid = request.client_order_id
+        if cid is None:
+            raise RiskRejected("the gate needs the command's client order id", limit="client_order_id")
+        price = request.price if request.price is not None else reference_price
+        if price is None:
+            if self.limits.needs_price:
+                raise RiskRejected(
+                    f"no price for {request.instrument}: a MARKET order needs a reference price while notional "
+                    "limits apply (refusing: the gate fails closed)",
+                    limit="reference_price",
+                )
+            price = Decimal(0)
+        sign = 1 if request.side is Side.BUY else -1
+        reduces = False
+        if request.reduce_only:
+            position = await self.ledger.position(request.venue, request.instrument)
+            reduces = position != 0 and (position > 0) != (sign > 0)
+        expired = await self.ledger.check_and_reserve(
+            ReservationRequest(cid, request.venue, request.instrument, sign, request.quantity, price, reduces),
+            self.limits,
+            now=self._clock(),
+            halted=self._halted,
+        )
+        self._prices[cid] = price
+        self._warn_expired(expired)
+
+    async def on_receipt(self, request: OrderRequest, receipt: CommandReceipt) -> None:
+        cid = request.client_order_id or ""
+        if receipt.status is CommandStatus.REJECTED:
+            await self._release(cid)
+            return
+        if receipt.status is CommandStatus.ACCEPTED:
+            if receipt.filled_quantity:
+                await self._fill(cid, receipt.filled_quantity, receipt.average_price)
+            if receipt.order_state is not None and receipt.order_state.is_terminal:
+                await self._release(cid)
+
+    async def on_order_update(self, order: OrderReport) -> None:
+        cid = order.client_order_id
+        if not cid:
+            return
+        if order.filled_quantity:
+            await self._fill(cid, order.filled_quantity, order.average_price)
+        if order.state.is_terminal:
+            await self._release(cid)
+
+    async def on_reconciled(self, request: OrderRequest, report: ReconcileReport) -> None:
+        if report.outcome is ReconcileOutcome.ABSENT:
+            await self._release(request.client_order_id or "")
+        elif report.outcome is ReconcileOutcome.SYNCHRONIZED and report.order is not None:
+            await self.on_order_update(report.order)
+
+    async def expire(self) -> list[str]:
+        expired = await self.ledger.expire(self._clock())
+        self._warn_expired(expired)
+        return expired
+
+    async def snapshot(self) -> LedgerSnapshot:
+        return await self.ledger.snapshot()
+
+    async def close(self) -> None:
+        await self.ledger.close()
+
+    # ------------------------------------------------------------------ internals
+
+    async def _fill(self, cid: str, cumulative_qty: Decimal, average_price: Decimal | None) -> None:
+        price = average_price if average_price else self._prices.get(cid, Decimal(0))
+        await self.ledger.apply_fill(cid, cumulative_qty, cumulative_qty * price)
+
+    async def _release(self, cid: str) -> None:
+        await self.ledger.release(cid)
+        self._prices.pop(cid, None)
+
+    def _warn_expired(self, expired: list[str]) -> None:
+        for cid in expired:
+            self._prices.pop(cid, None)
+            log.warning("reservation of %s expired by TTL; its command may still be unknown", cid)

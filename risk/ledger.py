@@ -1,0 +1,213 @@
+"""Reservation ledgers: the one atomic check-and-reserve step, behind one interface.
+
+A ledger holds, per command (client order id), the exposure its order may still add, and per
+(venue, instrument) the position built from fills (signed notional at fill prices). Every
+``check_and_reserve`` is one atomic step: expire stale reservations, assemble positions +
+reservations, check every limit, reserve. ``InMemoryLedger`` does it under an asyncio lock;
+``risk.redis_ledger.RedisLedger`` in one Lua script, for strategies in several processes.
+
+Fills are applied from *cumulative* quantities, so a duplicate or out-of-order update is a
+no-op: conversion is idempotent. A reservation ends when its order is rejected, proved
+absent, or terminal; the fills it saw stay in the position.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Protocol
+
+from risk.errors import RiskRejected
+from risk.limits import RiskLimits
+
+__all__ = ["InMemoryLedger", "Ledger", "LedgerSnapshot", "ReservationRequest"]
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationRequest:
+    command_id: str
+    venue: str
+    instrument: str
+    sign: int  # +1 buy, -1 sell
+    quantity: Decimal
+    price: Decimal  # the limit price, or the reference price for MARKET
+    reduces: bool  # reduce-only and it reduces the current position: adds no exposure
+
+    @property
+    def notional(self) -> Decimal:
+        return ZERO if self.reduces else self.price * self.quantity
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerSnapshot:
+    gross_exposure: Decimal
+    reserved: Decimal
+    reservations: dict[str, Decimal]  # command id -> notional still reserved
+    positions: dict[tuple[str, str], Decimal]  # (venue, instrument) -> signed notional
+
+
+class Ledger(Protocol):
+    async def check_and_reserve(
+        self, request: ReservationRequest, limits: RiskLimits, *, now: float, halted: str | None
+    ) -> list[str]:
+        """Atomically expire, check and reserve; return expired command ids; raise ``RiskRejected``."""
+
+    async def position(self, venue: str, instrument: str) -> Decimal: ...
+
+    async def release(self, command_id: str) -> None: ...
+
+    async def apply_fill(self, command_id: str, cumulative_qty: Decimal, cumulative_notional: Decimal) -> None: ...
+
+    async def expire(self, now: float) -> list[str]: ...
+
+    async def snapshot(self) -> LedgerSnapshot: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass
+class _Reservation:
+    request: ReservationRequest
+    expires_at: float
+    reserved: Decimal
+    filled_qty: Decimal = ZERO
+    filled_notional: Decimal = ZERO
+
+
+@dataclass
+class InMemoryLedger:
+    """The default ledger: one process, one asyncio lock."""
+
+    _reservations: dict[str, _Reservation] = field(default_factory=dict)
+    _positions: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+    _fills_after_release: dict[str, tuple[Decimal, Decimal, ReservationRequest]] = field(default_factory=dict)
+    _sent_global: deque[float] = field(default_factory=deque)
+    _sent_by_venue: dict[str, deque[float]] = field(default_factory=dict)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def check_and_reserve(
+        self, request: ReservationRequest, limits: RiskLimits, *, now: float, halted: str | None
+    ) -> list[str]:
+        async with self._lock:
+            expired = self._expire(now)
+            self._check(request, limits, now, halted)
+            self._reservations[request.command_id] = _Reservation(
+                request, now + limits.reservation_ttl_seconds, request.notional
+            )
+            self._sent_global.append(now)
+            self._sent_by_venue.setdefault(request.venue, deque()).append(now)
+            return expired
+
+    def _check(self, r: ReservationRequest, limits: RiskLimits, now: float, halted: str | None) -> None:
+        if r.command_id in self._reservations:
+            raise RiskRejected(f"command {r.command_id} already holds a reservation", limit="duplicate_command")
+        if halted is not None and not r.reduces:
+            raise RiskRejected(
+                f"risk limit kill_switch: trading halted ({halted}); only reduce-only orders pass", limit="kill_switch"
+            )
+        delta = r.notional
+        key = (r.venue, r.instrument)
+        if limits.max_notional_per_order is not None and delta > limits.max_notional_per_order:
+            raise RiskRejected.for_limit(
+                "max_notional_per_order", current=ZERO, requested=delta, cap=limits.max_notional_per_order
+            )
+        if limits.max_gross_exposure is not None:
+            gross = sum((abs(p) for p in self._positions.values()), ZERO) + sum(
+                (x.reserved for x in self._reservations.values()), ZERO
+            )
+            if gross + delta > limits.max_gross_exposure:
+                raise RiskRejected.for_limit(
+                    "max_gross_exposure", current=gross, requested=delta, cap=limits.max_gross_exposure
+                )
+        if limits.max_position_notional is not None:
+            current = abs(self._positions.get(key, ZERO)) + sum(
+                (x.reserved for x in self._reservations.values() if (x.request.venue, x.request.instrument) == key),
+                ZERO,
+            )
+            if current + delta > limits.max_position_notional:
+                raise RiskRejected.for_limit(
+                    "max_position_notional", current=current, requested=delta, cap=limits.max_position_notional
+                )
+        if limits.max_open_orders is not None and len(self._reservations) + 1 > limits.max_open_orders:
+            raise RiskRejected.for_limit(
+                "max_open_orders", current=len(self._reservations), requested=1, cap=limits.max_open_orders
+            )
+        if limits.max_concurrent_positions is not None and not r.reduces:
+            active = {k for k, p in self._positions.items() if p != 0} | {
+                (x.request.venue, x.request.instrument) for x in self._reservations.values()
+            }
+            if key not in active and len(active) + 1 > limits.max_concurrent_positions:
+                raise RiskRejected.for_limit(
+                    "max_concurrent_positions", current=len(active), requested=1, cap=limits.max_concurrent_positions
+                )
+        for limit_name, cap, window in (
+            ("max_orders_per_second", limits.max_orders_per_second, self._sent_global),
+            (
+                "max_orders_per_second_per_venue",
+                limits.max_orders_per_second_per_venue,
+                self._sent_by_venue.setdefault(r.venue, deque()),
+            ),
+        ):
+            while window and window[0] <= now - 1.0:
+                window.popleft()
+            if cap is not None and len(window) + 1 > cap:
+                raise RiskRejected.for_limit(limit_name, current=len(window), requested=1, cap=cap)
+
+    async def position(self, venue: str, instrument: str) -> Decimal:
+        return self._positions.get((venue, instrument), ZERO)
+
+    async def release(self, command_id: str) -> None:
+        async with self._lock:
+            res = self._reservations.pop(command_id, None)
+            if res is not None:
+                self._fills_after_release[command_id] = (res.filled_qty, res.filled_notional, res.request)
+                if len(self._fills_after_release) > 100_000:
+                    self._fills_after_release.pop(next(iter(self._fills_after_release)))
+
+    async def apply_fill(self, command_id: str, cumulative_qty: Decimal, cumulative_notional: Decimal) -> None:
+        async with self._lock:
+            res = self._reservations.get(command_id)
+            if res is not None:
+                if cumulative_qty <= res.filled_qty:
+                    return
+                inc = cumulative_notional - res.filled_notional
+                res.filled_qty, res.filled_notional = cumulative_qty, cumulative_notional
+                req = res.request
+                left = max(ZERO, req.quantity - cumulative_qty)
+                res.reserved = ZERO if req.reduces else req.price * left
+            else:  # a fill reported after its reservation ended (out-of-order delivery)
+                seen = self._fills_after_release.get(command_id)
+                if seen is None or cumulative_qty <= seen[0]:
+                    return
+                inc = cumulative_notional - seen[1]
+                req = seen[2]
+                self._fills_after_release[command_id] = (cumulative_qty, cumulative_notional, req)
+            key = (req.venue, req.instrument)
+            self._positions[key] = self._positions.get(key, ZERO) + req.sign * inc
+
+    async def expire(self, now: float) -> list[str]:
+        async with self._lock:
+            return self._expire(now)
+
+    def _expire(self, now: float) -> list[str]:
+        stale = [cid for cid, res in self._reservations.items() if res.expires_at <= now]
+        for cid in stale:
+            del self._reservations[cid]
+        return stale
+
+    async def snapshot(self) -> LedgerSnapshot:
+        reserved = {cid: r.reserved for cid, r in self._reservations.items()}
+        total = sum(reserved.values(), ZERO)
+        return LedgerSnapshot(
+            gross_exposure=sum((abs(p) for p in self._positions.values()), ZERO) + total,
+            reserved=total,
+            reservations=reserved,
+            positions=dict(self._positions),
+        )
+
+    async def close(self) -> None:
+        return None
