@@ -67,10 +67,12 @@ Recovery (``open_run``)
    without a final outcome is copied into the new run as ``Recovered`` and returned, for
    ``Gateway`` to adopt and reconcile with trigger STARTUP.
 
-A *final outcome* is: a create whose latest receipt is REJECTED, or ACCEPTED with a
-terminal order state, or whose order reached a terminal state in an ``OrderUpdate`` or a
-reconciliation report, or which was proved ABSENT; a cancel with a receipt that is not
-UNKNOWN_EXECUTION. Everything else is returned: intent only (the process died around the
+A *final outcome* is: a create whose latest receipt is REJECTED, or which was proved
+ABSENT, or which is proven ACCEPTED (receipt or SYNCHRONIZED report) and whose order reached a
+terminal state (in the receipt, an ``OrderUpdate`` or a report); a cancel with a receipt that
+is not UNKNOWN_EXECUTION. A terminal stream update after an UNKNOWN ack settles the order,
+not the command's receipt: that command is still reconciled so its handle can resolve.
+Everything else is returned: intent only (the process died around the
 send), UNKNOWN_EXECUTION, and ACCEPTED orders still resting (NEW / PARTIALLY_FILLED): they
 may have filled while nobody was listening.
 
@@ -506,6 +508,7 @@ class _CommandScan:
     last_receipt: CommandReceipt | None = None
     order_terminal: bool = False
     absent: bool = False
+    synchronized: bool = False
 
     def is_final(self) -> bool:
         if self.absent:
@@ -513,17 +516,15 @@ class _CommandScan:
         receipt = self.last_receipt
         if self.intent.command.operation is CommandOperation.CANCEL_ORDER:
             return receipt is not None and receipt.status is not CommandStatus.UNKNOWN_EXECUTION
-        if self.order_terminal:
+        if receipt is not None and receipt.status is CommandStatus.REJECTED:
             return True
-        if receipt is None:
+        # A terminal order state settles the order, but the *command* is settled only by an
+        # ACCEPTED receipt or a SYNCHRONIZED report: an UNKNOWN ack followed by a FILLED stream
+        # update is still reconciled (cheaply) so its handle can resolve.
+        accepted = receipt is not None and receipt.status is CommandStatus.ACCEPTED
+        if not (accepted or self.synchronized):
             return False
-        if receipt.status is CommandStatus.REJECTED:
-            return True
-        return (
-            receipt.status is CommandStatus.ACCEPTED
-            and receipt.order_state is not None
-            and receipt.order_state.is_terminal
-        )
+        return self.order_terminal or (receipt is not None and _terminal(receipt.order_state))
 
 
 def _terminal(state: OrderState | None) -> bool:
@@ -749,6 +750,7 @@ class Journal:
                     found.absent = True
                 elif report.outcome is ReconcileOutcome.SYNCHRONIZED:
                     found.absent = False
+                    found.synchronized = True
                     if report.order is not None:
                         found.order_terminal = found.order_terminal or _terminal(report.order.state)
                         if found.intent.command.order_id is None:
