@@ -510,3 +510,33 @@ async def test_durability_sets_the_sync_level(tmp_path: Path, durability: str, l
     assert journal._conn.execute("PRAGMA synchronous").fetchone() == (level,)
     assert journal._conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     await journal.close()
+
+
+async def test_unknown_ack_after_a_terminal_stream_update_is_still_reconciled(tmp_path: Path) -> None:
+    # The stream can beat the answer: FILLED arrives, then the send times out (UNKNOWN). The
+    # order is settled, the command's receipt is not: recovery hands it to the reconciler.
+    path = tmp_path / "j.db"
+    venue = ScriptedVenue()
+    journal = Journal(path)
+    gw = Gateway(venues=[venue], journal=journal, reconcile=None)
+    await gw.start()
+    handle = await gw.submit(order(client_order_id="raced"))
+    venue.push(
+        OrderReport(
+            venue="fake", instrument=BTC, order_id=handle.order_id or "?", client_order_id="raced",
+            state=OrderState.FILLED, filled_quantity=Decimal("0.01"),
+        )
+    )  # fmt: skip
+    unknown = CommandReceipt(
+        operation=CommandOperation.CREATE_ORDER, status=CommandStatus.UNKNOWN_EXECUTION, venue="fake",
+        instrument=BTC, client_order_id="raced",
+    )  # fmt: skip
+    from gateway.model import Receipt
+
+    journal.record_event(Receipt(sequence=gw.bus.next_sequence(), command_id="raced", receipt=unknown))
+    await journal.flush()
+    crash(journal)
+    j2 = Journal(path)
+    recovered = await j2.open_run(["fake"])
+    await j2.close()
+    assert [r.command.command_id for r in recovered] == ["raced"]
