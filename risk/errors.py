@@ -30,9 +30,16 @@ class RiskRejected(Exception):
         cls, limit: str, *, current: Decimal | int, requested: Decimal | int, cap: Decimal | int
     ) -> RiskRejected:
         return cls(
-            f"risk limit {limit}: current {current} + requested {requested} would exceed cap {cap}",
+            f"risk limit {limit}: current {_plain(current)} + requested {_plain(requested)}"
+            f" would exceed cap {_plain(cap)}",
             limit=limit,
             current=current,
             requested=requested,
             cap=cap,
         )
+
+
+def _plain(value: Decimal | int) -> str:
+    """Decimals without exponent or trailing zeros, so every ledger words a refusal alike."""
+    text = format(Decimal(value).normalize(), "f")
+    return text

@@ -85,7 +85,7 @@ async def test_refusal_names_limit_current_requested_and_cap(ledger: Ledger) -> 
     await gate.check_and_reserve(order("a", "0.01"), None)  # 500
     with pytest.raises(RiskRejected) as info:
         await gate.check_and_reserve(order("b", "0.02"), None)  # +1000
-    assert str(info.value) == "risk limit max_gross_exposure: current 500.00 + requested 1000.00 would exceed cap 1000"
+    assert str(info.value) == "risk limit max_gross_exposure: current 500 + requested 1000 would exceed cap 1000"
     assert (info.value.limit, info.value.cap) == ("max_gross_exposure", D("1000"))
 
 

@@ -1,0 +1,285 @@
+"""RedisLedger: the same ledger for strategies spread over processes or hosts, one Lua script per step.
+
+Each operation (check-and-reserve, release, fill, expire) is a single server-side script, so
+the expire -> assemble -> check -> reserve step is atomic across every client of the same
+Redis. Amounts are stored as integers: notional in micro-units of the quote currency
+(10^-6) and quantities in 10^-8 units, because Lua numbers are doubles (exact to 2^53) and
+Redis's cjson keeps 14 significant digits: amounts must stay below 10^8 quote units.
+Reservations are rounded UP and caps DOWN, so rounding can only refuse, never admit, an
+order at the edge of a limit.
+
+Redis unreachable -> ``RiskRejected``: the gate fails closed.
+
+Keys under ``<namespace>``: ``:res`` (hash: command -> JSON reservation), ``:done`` (hash:
+fills of released commands, for idempotent late fills), ``:pos`` (hash: "venue|instrument"
+-> signed notional), ``:rate:*`` / ``:rate:<venue>`` (sorted sets of send times).
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any
+
+from risk.errors import RiskRejected
+from risk.ledger import LedgerSnapshot, ReservationRequest
+from risk.limits import RiskLimits
+
+__all__ = ["RedisLedger"]
+
+N_SCALE = Decimal(10) ** 6  # notional units
+Q_SCALE = Decimal(10) ** 8  # quantity units
+
+_COMMON = """
+local P = KEYS[1]
+local function expire(now)
+  local out = {}
+  local all = redis.call('HGETALL', P .. ':res')
+  for i = 1, #all, 2 do
+    local r = cjson.decode(all[i + 1])
+    if tonumber(r.e) <= now then
+      table.insert(out, all[i])
+      redis.call('HDEL', P .. ':res', all[i])
+      redis.call('HSET', P .. ':done', all[i], cjson.encode({fq = r.fq, fn = r.fn, k = r.k, s = r.s}))
+    end
+  end
+  return out
+end
+"""
+
+_CHECK = (
+    _COMMON
+    + """
+local cid, venue, key = ARGV[1], ARGV[2], ARGV[3]
+local sign, notional, qty, reduces = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7] == '1'
+local now, ttl, halted = tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10]
+local cap_gross, cap_order, cap_pos = ARGV[11], ARGV[12], ARGV[13]
+local cap_conc, cap_open, cap_rate, cap_vrate = ARGV[14], ARGV[15], ARGV[16], ARGV[17]
+local price = tonumber(ARGV[18])
+local expired = expire(now)
+if redis.call('HEXISTS', P .. ':res', cid) == 1 then return {'refused', 'duplicate_command', '0', '0', '0', expired} end
+if halted ~= '' and not reduces then return {'refused', 'kill_switch', halted, '0', '0', expired} end
+if cap_order ~= '' and notional > tonumber(cap_order) then
+  return {'refused', 'max_notional_per_order', '0', tostring(notional), cap_order, expired}
+end
+local gross, inst, open, active = 0, 0, 0, {}
+local pos = redis.call('HGETALL', P .. ':pos')
+for i = 1, #pos, 2 do
+  local v = tonumber(pos[i + 1])
+  gross = gross + math.abs(v)
+  if pos[i] == key then inst = inst + math.abs(v) end
+  if v ~= 0 then active[pos[i]] = true end
+end
+local all = redis.call('HVALS', P .. ':res')
+for _, raw in ipairs(all) do
+  local r = cjson.decode(raw)
+  gross = gross + r.n
+  open = open + 1
+  if r.k == key then inst = inst + r.n end
+  active[r.k] = true
+end
+if cap_gross ~= '' and gross + notional > tonumber(cap_gross) then
+  return {'refused', 'max_gross_exposure', tostring(gross), tostring(notional), cap_gross, expired}
+end
+if cap_pos ~= '' and inst + notional > tonumber(cap_pos) then
+  return {'refused', 'max_position_notional', tostring(inst), tostring(notional), cap_pos, expired}
+end
+if cap_open ~= '' and open + 1 > tonumber(cap_open) then
+  return {'refused', 'max_open_orders', tostring(open), '1', cap_open, expired}
+end
+if cap_conc ~= '' and not reduces and not active[key] then
+  local n = 0
+  for _ in pairs(active) do n = n + 1 end
+  if n + 1 > tonumber(cap_conc) then
+    return {'refused', 'max_concurrent_positions', tostring(n), '1', cap_conc, expired}
+  end
+end
+local windows = {{P .. ':rate:*', cap_rate, 'max_orders_per_second'},
+                 {P .. ':rate:' .. venue, cap_vrate, 'max_orders_per_second_per_venue'}}
+for _, w in ipairs(windows) do
+  redis.call('ZREMRANGEBYSCORE', w[1], '-inf', now - 1)
+  if w[2] ~= '' then
+    local count = redis.call('ZCARD', w[1])
+    if count + 1 > tonumber(w[2]) then return {'refused', w[3], tostring(count), '1', w[2], expired} end
+  end
+end
+redis.call('HSET', P .. ':res', cid, cjson.encode({k = key, s = sign, n = notional, q = qty, p = price,
+  r = reduces and 1 or 0, e = now + ttl, fq = 0, fn = 0}))
+for _, w in ipairs(windows) do redis.call('ZADD', w[1], now, cid) end
+return {'ok', '', '', '', '', expired}
+"""
+)
+
+_RELEASE = (
+    _COMMON
+    + """
+local raw = redis.call('HGET', P .. ':res', ARGV[1])
+if raw then
+  local r = cjson.decode(raw)
+  redis.call('HDEL', P .. ':res', ARGV[1])
+  redis.call('HSET', P .. ':done', ARGV[1], cjson.encode({fq = r.fq, fn = r.fn, k = r.k, s = r.s}))
+end
+return 1
+"""
+)
+
+_FILL = (
+    _COMMON
+    + """
+local cid, cq, cn = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local where, raw = ':res', redis.call('HGET', P .. ':res', cid)
+if not raw then where, raw = ':done', redis.call('HGET', P .. ':done', cid) end
+if not raw then return 0 end
+local r = cjson.decode(raw)
+if cq <= r.fq then return 0 end
+redis.call('HINCRBY', P .. ':pos', r.k, r.s * (cn - r.fn))
+r.fq, r.fn = cq, cn
+if where == ':res' then
+  if r.r == 1 then r.n = 0 else r.n = math.max(0, math.ceil(r.p * (r.q - cq) / 100000000)) end
+end
+redis.call('HSET', P .. where, cid, cjson.encode(r))
+return 1
+"""
+)
+
+_EXPIRE = (
+    _COMMON
+    + """
+return expire(tonumber(ARGV[1]))
+"""
+)
+
+
+def _up(value: Decimal, scale: Decimal) -> int:
+    return int((value * scale).to_integral_value(ROUND_CEILING))
+
+
+def _down(value: Decimal | int | None, scale: Decimal) -> str:
+    return "" if value is None else str(int((Decimal(value) * scale).to_integral_value(ROUND_FLOOR)))
+
+
+def _count(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
+class RedisLedger:
+    """A ``Ledger`` in Redis; give it a URL or a ``redis.asyncio.Redis`` client."""
+
+    def __init__(self, url_or_client: Any = "redis://127.0.0.1:6379/0", *, namespace: str = "gateway:risk"):
+        import redis.asyncio as aioredis
+
+        self._client = (
+            aioredis.from_url(url_or_client, socket_connect_timeout=2, socket_timeout=2)
+            if isinstance(url_or_client, str)
+            else url_or_client
+        )
+        self._ns = namespace
+        self._check = self._client.register_script(_CHECK)
+        self._release = self._client.register_script(_RELEASE)
+        self._fill = self._client.register_script(_FILL)
+        self._expire = self._client.register_script(_EXPIRE)
+
+    async def _call(self, script: Any, args: list[Any]) -> Any:
+        from redis.exceptions import RedisError
+
+        try:
+            return await script(keys=[self._ns], args=args)
+        except (RedisError, OSError) as exc:
+            raise RiskRejected(
+                f"portfolio gate unavailable (Redis: {exc.__class__.__name__}: {exc}); refusing (fails closed)",
+                limit="ledger_unavailable",
+            ) from exc
+
+    async def check_and_reserve(
+        self, request: ReservationRequest, limits: RiskLimits, *, now: float, halted: str | None
+    ) -> list[str]:
+        result = await self._call(
+            self._check,
+            [
+                request.command_id,
+                request.venue,
+                f"{request.venue}|{request.instrument}",
+                request.sign,
+                _up(request.notional, N_SCALE),
+                _up(request.quantity, Q_SCALE),
+                "1" if request.reduces else "0",
+                repr(now),
+                repr(limits.reservation_ttl_seconds),
+                halted or "",
+                _down(limits.max_gross_exposure, N_SCALE),
+                _down(limits.max_notional_per_order, N_SCALE),
+                _down(limits.max_position_notional, N_SCALE),
+                _count(limits.max_concurrent_positions),
+                _count(limits.max_open_orders),
+                _count(limits.max_orders_per_second),
+                _count(limits.max_orders_per_second_per_venue),
+                _up(request.price, N_SCALE),
+            ],
+        )
+        status, limit, current, requested, cap = (_text(x) for x in result[:5])
+        expired_ids = [_text(x) for x in result[5]]
+        if status == "ok":
+            return expired_ids
+        if limit == "kill_switch":
+            raise RiskRejected(
+                f"risk limit kill_switch: trading halted ({current}); only reduce-only orders pass", limit="kill_switch"
+            )
+        if limit == "duplicate_command":
+            raise RiskRejected(f"command {request.command_id} already holds a reservation", limit=limit)
+        scale = N_SCALE if limit in ("max_gross_exposure", "max_notional_per_order", "max_position_notional") else 1
+        raise RiskRejected.for_limit(
+            limit,
+            current=Decimal(current) / scale,
+            requested=Decimal(requested) / scale,
+            cap=Decimal(cap) / scale,
+        )
+
+    async def position(self, venue: str, instrument: str) -> Decimal:
+        from redis.exceptions import RedisError
+
+        try:
+            raw = await self._client.hget(f"{self._ns}:pos", f"{venue}|{instrument}")
+        except (RedisError, OSError) as exc:
+            raise RiskRejected(
+                f"portfolio gate unavailable (Redis: {exc}); refusing", limit="ledger_unavailable"
+            ) from exc
+        return Decimal(_text(raw)) / N_SCALE if raw is not None else Decimal(0)
+
+    async def release(self, command_id: str) -> None:
+        await self._call(self._release, [command_id])
+
+    async def apply_fill(self, command_id: str, cumulative_qty: Decimal, cumulative_notional: Decimal) -> None:
+        await self._call(self._fill, [command_id, _up(cumulative_qty, Q_SCALE), _up(cumulative_notional, N_SCALE)])
+
+    async def expire(self, now: float) -> list[str]:
+        return [_text(x) for x in await self._call(self._expire, [repr(now)])]
+
+    async def snapshot(self) -> LedgerSnapshot:
+        import orjson
+
+        res = await self._client.hgetall(f"{self._ns}:res")
+        pos = await self._client.hgetall(f"{self._ns}:pos")
+        reservations = {_text(k): Decimal(str(orjson.loads(v)["n"])) / N_SCALE for k, v in res.items()}
+        positions = {
+            tuple(_text(k).split("|", 1)): Decimal(_text(v)) / N_SCALE
+            for k, v in pos.items()  # type: ignore[misc]
+        }
+        reserved = sum(reservations.values(), Decimal(0))
+        return LedgerSnapshot(
+            gross_exposure=sum((abs(p) for p in positions.values()), Decimal(0)) + reserved,
+            reserved=reserved,
+            reservations=reservations,
+            positions=positions,  # type: ignore[arg-type]
+        )
+
+    async def clear(self) -> None:
+        """Delete this namespace's keys (tests, benchmarks)."""
+        keys = [k async for k in self._client.scan_iter(f"{self._ns}:*")]
+        if keys:
+            await self._client.delete(*keys)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
