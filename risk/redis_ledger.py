@@ -259,10 +259,10 @@ class RedisLedger:
         res = await self._client.hgetall(f"{self._ns}:res")
         pos = await self._client.hgetall(f"{self._ns}:pos")
         reservations = {_text(k): Decimal(str(orjson.loads(v)["n"])) / N_SCALE for k, v in res.items()}
-        positions = {
-            tuple(_text(k).split("|", 1)): Decimal(_text(v)) / N_SCALE
-            for k, v in pos.items()  # type: ignore[misc]
-        }
+        positions: dict[tuple[str, str], Decimal] = {}
+        for k, v in pos.items():
+            venue, instrument = _text(k).split("|", 1)
+            positions[(venue, instrument)] = Decimal(_text(v)) / N_SCALE
         reserved = sum(reservations.values(), Decimal(0))
         return LedgerSnapshot(
             gross_exposure=sum((abs(p) for p in positions.values()), Decimal(0)) + reserved,
