@@ -268,7 +268,7 @@ class RedisLedger:
             gross_exposure=sum((abs(p) for p in positions.values()), Decimal(0)) + reserved,
             reserved=reserved,
             reservations=reservations,
-            positions=positions,  # type: ignore[arg-type]
+            positions=positions,
         )
 
     async def clear(self) -> None:
