@@ -1,0 +1,484 @@
+"""`gateway demo` / `make demo`: a live run through faults on the embedded simulator, checked against ground truth.
+
+It starts ``SimExchange`` in-process, a ``Gateway`` with both venues (REST and WebSocket),
+the portfolio gate and the journal, and runs a seeded script of orders, cancels and mark
+moves while the simulator injects faults (accept-then-timeout, 5xx, unknown codes, a
+WebSocket drop, delayed visibility, stream duplicates and gaps, and one gate refusal).
+A live table shows every command; the final summary compares each resolved receipt with
+the simulator's ground truth. Exit status 1 if any resolution is wrong, any order was
+duplicated, or any command is still unresolved once faults stop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import random
+import tempfile
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+
+from gateway.core import Gateway
+from gateway.handle import CommandHandle, ResolutionTimeout
+from gateway.model import (
+    CancelRequest,
+    CommandOperation,
+    CommandReceipt,
+    CommandStatus,
+    OrderRequest,
+    OrderState,
+    OrderType,
+    OrderUpdate,
+    RecoveryCompleted,
+    RecoveryScheduled,
+    Side,
+    TimeInForce,
+    Transport,
+)
+from reconcile import ReconcilePolicy
+from risk import PortfolioGate, RiskLimits
+from venues.base import Venue
+from venues.binance import BinanceUsdm
+from venues.sim import Fault, FaultCampaign, FaultKind, SimExchange
+
+__all__ = ["add_arguments", "run"]
+
+# unified id -> (native symbol, order quantity, price decimals)
+INSTRUMENTS: dict[str, tuple[str, Decimal, int]] = {
+    "BTC/USDT:USDT": ("BTCUSDT", Decimal("0.002"), 1),
+    "ETH/USDT:USDT": ("ETHUSDT", Decimal("0.03"), 2),
+    "SOL/USDT:USDT": ("SOLUSDT", Decimal("1"), 2),
+}
+MAX_NOTIONAL_PER_ORDER = Decimal("2000")
+
+
+@dataclass
+class Row:
+    n: int
+    op: str
+    venue: str
+    transport: str
+    instrument: str
+    command_id: str
+    target: str | None = None  # a cancel's target client order id
+    fault: str = ""
+    ack: str = "…"
+    reconcile: str = ""
+    resolved: str = ""
+    state: str = ""
+    verdict: str = ""
+    handle: CommandHandle | None = None
+    receipt: CommandReceipt | None = None
+    started: float = field(default_factory=time.monotonic)
+
+
+class Demo:
+    def __init__(self, args: argparse.Namespace, console: Console):
+        self.args = args
+        self.console = console
+        self.rng = random.Random(args.seed)
+        self.rows: list[Row] = []
+        self.by_cid: dict[str, Row] = {}
+        self.resting: list[Row] = []  # accepted, open limit orders we may cancel
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.sim: SimExchange | None = None
+        self.venue_names: list[str] = []
+
+    # ------------------------------------------------------------------ output
+
+    def log(self, row: Row, what: str) -> None:
+        if self.args.plain:
+            self.console.print(
+                f"#{row.n:<4} {row.op:<6} {row.venue:<7} {row.transport:<9} {row.instrument:<14} {what}",
+                highlight=False,
+                soft_wrap=True,
+            )
+
+    def table(self) -> Group:
+        t = Table(expand=True, show_edge=False, pad_edge=False)
+        for col in ("#", "op", "venue", "via", "instrument", "fault", "ack", "reconcile", "resolved", "order", "truth"):
+            t.add_column(col, no_wrap=True)
+        for r in self.rows[-self.args.rows :]:
+            t.add_row(
+                str(r.n),
+                r.op,
+                r.venue,
+                r.transport,
+                r.instrument,
+                r.fault,
+                _color(r.ack),
+                r.reconcile,
+                _color(r.resolved),
+                r.state,
+                r.verdict,
+            )
+        counts = self.counts()
+        summary = (
+            f"commands {len(self.rows)}  accepted {counts['ACCEPTED']}  rejected {counts['REJECTED']}  "
+            f"unknown→reconciling {counts['reconciling']}  faults injected {counts['faults']}"
+        )
+        return Group(t, Panel(summary, title="gateway demo (simulator)", expand=True))
+
+    def counts(self) -> dict[str, int]:
+        c = {"ACCEPTED": 0, "REJECTED": 0, "reconciling": 0, "faults": 0}
+        for r in self.rows:
+            if r.resolved in ("ACCEPTED", "REJECTED"):
+                c[r.resolved] += 1
+            elif r.ack == "UNKNOWN_EXECUTION":
+                c["reconciling"] += 1
+            if r.fault:
+                c["faults"] += 1
+        return c
+
+    # ------------------------------------------------------------------ commands
+
+    def _follow(self, row: Row) -> None:
+        task = asyncio.create_task(self._watch(row))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _watch(self, row: Row) -> None:
+        handle = row.handle
+        assert handle is not None
+        async for event in handle.lifecycle():
+            if isinstance(event, RecoveryScheduled):
+                row.reconcile = f"scheduled ({event.trigger.value.lower()})"
+                self.log(row, f"reconcile scheduled: {event.trigger.value}")
+            elif isinstance(event, RecoveryCompleted):
+                rep = event.report
+                row.reconcile = f"{rep.outcome.value} via {rep.evidence.value}"
+                self.log(row, f"reconciled: {rep.outcome.value} via {rep.evidence.value} ({rep.venue_reads} reads)")
+                self._resolve(row, handle)
+            elif isinstance(event, OrderUpdate):
+                row.state = event.order.state.value
+                if row.op == "create" and event.order.state.is_terminal and row in self.resting:
+                    self.resting.remove(row)
+
+    def _resolve(self, row: Row, handle: CommandHandle) -> None:
+        current = handle._current_resolution()
+        if current is None:
+            return
+        row.receipt = current
+        row.resolved = current.status.value
+        if current.order_state is not None and not row.state:
+            row.state = current.order_state.value
+        if (
+            row.op == "create"
+            and current.status is CommandStatus.ACCEPTED
+            and row.instrument
+            and (current.order_state in (None, OrderState.NEW, OrderState.PARTIALLY_FILLED))
+            and row not in self.resting
+            and row.state not in ("FILLED", "CANCELED", "EXPIRED", "REJECTED")
+        ):
+            self.resting.append(row)
+
+    def _fault_for(self, cid: str) -> str:
+        assert self.sim is not None
+        for fault, fault_cid in reversed(self.sim.faults.applied):
+            if fault_cid == cid:
+                return fault.kind.value.lower().replace("_", "-")
+        return ""
+
+    async def place(
+        self, gw: Gateway, venue: str, instrument: str, *, market: bool, transport: Transport, big: bool = False
+    ) -> None:
+        assert self.sim is not None
+        native, qty, _ = INSTRUMENTS[instrument]
+        mark = self.sim.venues[venue].engine.instrument(native).mark_price
+        side = self.rng.choice([Side.BUY, Side.SELL])
+        price: Decimal | None = None
+        if not market:
+            away = Decimal(1) - side.sign * Decimal(self.rng.randint(5, 30)) / Decimal(1000)
+            tick = self.sim.venues[venue].engine.instrument(native).tick_size
+            price = ((mark * away) / tick).quantize(Decimal(1)) * tick
+        if big:
+            qty = qty * 1000
+        cid = gw.new_client_order_id()
+        row = Row(len(self.rows) + 1, "create", venue, transport.value.lower(), instrument, cid)
+        self.rows.append(row)
+        self.by_cid[cid] = row
+        request = OrderRequest(
+            venue=venue,
+            instrument=instrument,
+            side=side,
+            type=OrderType.MARKET if market else OrderType.LIMIT,
+            quantity=qty,
+            price=price,
+            time_in_force=TimeInForce.IOC if market else TimeInForce.GTC,
+            client_order_id=cid,
+            transport=transport,
+        )
+        handle = await gw.submit(request)
+        self._answered(row, handle)
+
+    async def cancel(self, gw: Gateway) -> None:
+        if not self.resting:
+            return
+        target = self.resting.pop(self.rng.randrange(len(self.resting)))
+        transport = self.rng.choice([Transport.REST, Transport.WEBSOCKET])
+        row = Row(
+            len(self.rows) + 1,
+            "cancel",
+            target.venue,
+            transport.value.lower(),
+            target.instrument,
+            "",
+            target=target.command_id,
+        )
+        self.rows.append(row)
+        handle = await gw.cancel(
+            CancelRequest(
+                venue=target.venue, instrument=target.instrument, client_order_id=target.command_id, transport=transport
+            )
+        )
+        row.command_id = handle.command_id
+        self._answered(row, handle)
+
+    def _answered(self, row: Row, handle: CommandHandle) -> None:
+        row.handle = handle
+        receipt = handle.ack.receipt
+        row.ack = receipt.status.value
+        row.fault = self._fault_for(row.target or row.command_id) if row.op == "create" or row.target else ""
+        if receipt.order_state is not None:
+            row.state = receipt.order_state.value
+        note = (
+            f" — {_one_line(receipt.message)}"
+            if receipt.status is not CommandStatus.ACCEPTED and receipt.message
+            else ""
+        )
+        self.log(row, f"ack {receipt.status.value}{note}")
+        self._resolve(row, handle) if receipt.status is not CommandStatus.UNKNOWN_EXECUTION else None
+        self._follow(row)
+
+    # ------------------------------------------------------------------ truth
+
+    def verdicts(self) -> dict[str, int]:
+        assert self.sim is not None
+        out = {"correct": 0, "wrong": 0, "unresolved": 0}
+        for row in self.rows:
+            receipt = row.receipt
+            if receipt is None or receipt.status is CommandStatus.UNKNOWN_EXECUTION:
+                row.verdict = "unresolved"
+                out["unresolved"] += 1
+                continue
+            ok = self._matches_truth(row, receipt)
+            row.verdict = "✓" if ok else "✗ WRONG"
+            out["correct" if ok else "wrong"] += 1
+        out["duplicates"] = len(self.sim.truth.duplicates())
+        return out
+
+    def _matches_truth(self, row: Row, receipt: CommandReceipt) -> bool:
+        assert self.sim is not None
+        if receipt.operation is CommandOperation.CREATE_ORDER:
+            truth = self.sim.truth.order(row.command_id, row.venue)
+            if receipt.status is CommandStatus.REJECTED:
+                return truth is None
+            if truth is None:
+                return False
+            return not (receipt.order_state is OrderState.FILLED and truth.status != "FILLED")
+        target = self.sim.truth.order(row.target or "", row.venue)
+        cancelled = target is not None and target.status == "CANCELED"
+        return cancelled if receipt.status is CommandStatus.ACCEPTED else not cancelled
+
+    # ------------------------------------------------------------------ the run
+
+    def scripted_faults(self, gw: Gateway) -> None:
+        """Make sure every headline fault kind appears at least once, early in the run."""
+        assert self.sim is not None
+        plan = [
+            Fault(FaultKind.ACCEPT_THEN_TIMEOUT, venue="binance", transport="rest", delay_seconds=2.0),
+            Fault(FaultKind.ACCEPT_THEN_5XX, venue="bybit", transport="rest", status=502),
+            Fault(FaultKind.UNKNOWN_CODE, venue="binance", code=-1007, executed=True),
+            Fault(FaultKind.UNKNOWN_CODE, venue="bybit", code=10016, executed=False),
+            Fault(FaultKind.REJECT_THEN_5XX, venue="binance", transport="rest", status=503),
+            Fault(FaultKind.WS_DROP, venue="binance", transport="ws", executed=True),
+            Fault(FaultKind.DELAYED_VISIBILITY, venue="bybit", delay_seconds=2.0),
+            Fault(FaultKind.STREAM_DUPLICATE, venue="bybit", operation="stream"),
+            Fault(FaultKind.STREAM_GAP, venue="binance", operation="stream"),
+        ]
+        for fault in plan:
+            self.sim.faults.add(fault)
+
+    async def run(self) -> int:
+        args = self.args
+        db = Path(args.db) if args.db else Path(tempfile.mkdtemp(prefix="gateway-demo-")) / "journal.db"
+        async with SimExchange(seed=args.seed) as sim:
+            self.sim = sim
+            venues = self._venues(sim)
+            self.venue_names = [v.name for v in venues]
+            gate = PortfolioGate(
+                RiskLimits(max_notional_per_order=MAX_NOTIONAL_PER_ORDER, max_gross_exposure=Decimal("250000"))
+            )
+            policy = ReconcilePolicy(grace_seconds=3.0, deadline_seconds=25.0, interval_seconds=0.3)
+            async with Gateway(venues=venues, gate=gate, journal=db, reconcile=policy) as gw:
+                self.scripted_faults(gw)
+                sim.faults.start_campaign(
+                    FaultCampaign(
+                        seed=args.seed,
+                        probability=args.fault_rate,
+                        timeout_hold_seconds=1.5,
+                        visibility_delay_seconds=1.5,
+                    )
+                )
+                live = None if args.plain else Live(self.table(), console=self.console, refresh_per_second=4)
+                with live if live is not None else contextlib.nullcontext():
+                    await self._script(gw, live)
+                    sim.faults.stop_campaign()
+                    sim.faults.clear()
+                    self._say(live, "faults stopped; waiting for every command to resolve…")
+                    await self._settle(live)
+                    result = self.verdicts()
+                    if live is not None:
+                        live.update(self.table())
+            for task in list(self.tasks):
+                task.cancel()
+        self._summary(result, db)
+        return 0 if result["wrong"] == 0 and result["duplicates"] == 0 and result["unresolved"] == 0 else 1
+
+    def _venues(self, sim: SimExchange) -> list[Venue]:
+        venues: list[Venue] = [
+            BinanceUsdm(
+                sim.api_key,
+                sim.api_secret,
+                rest_url=sim.binance.rest_url,
+                ws_api_url=sim.binance.ws_api_url,
+                stream_url=sim.binance.stream_url,
+                request_timeout=1.0,
+                recv_window_ms=2000,
+            )
+        ]
+        try:
+            from venues.bybit import BybitLinear  # type: ignore[attr-defined]
+        except ImportError:
+            self.console.print("[yellow]note[/]: the Bybit adapter is not in this build; the demo trades Binance only")
+        else:
+            venues.append(
+                BybitLinear(
+                    sim.api_key,
+                    sim.api_secret,
+                    rest_url=sim.bybit.rest_url,
+                    ws_api_url=sim.bybit.ws_api_url,
+                    stream_url=sim.bybit.stream_url,
+                    request_timeout=1.0,
+                    recv_window_ms=2000,
+                )
+            )
+        return venues
+
+    async def _script(self, gw: Gateway, live: Live | None) -> None:
+        args = self.args
+        assert self.sim is not None
+        deadline = time.monotonic() + args.duration
+        step = 0
+        refusal_at = max(3, int(args.duration / args.interval * 0.25))
+        while time.monotonic() < deadline:
+            step += 1
+            venue = self.rng.choice(self.venue_names)
+            instrument = self.rng.choice(list(INSTRUMENTS))
+            transport = self.rng.choice([Transport.REST, Transport.WEBSOCKET])
+            roll = self.rng.random()
+            if step == refusal_at:
+                await self.place(gw, venue, instrument, market=False, transport=transport, big=True)
+            elif roll < 0.55:
+                await self.place(gw, venue, instrument, market=False, transport=transport)
+            elif roll < 0.70:
+                await self.place(gw, venue, instrument, market=True, transport=transport)
+            elif roll < 0.92:
+                await self.cancel(gw)
+            else:
+                self._move_mark(venue, instrument)
+            if live is not None:
+                live.update(self.table())
+            await asyncio.sleep(args.interval)
+
+    def _move_mark(self, venue: str, instrument: str) -> None:
+        """Sweep the mark through resting orders so some fill (and the stream reports it)."""
+        assert self.sim is not None
+        native = INSTRUMENTS[instrument][0]
+        engine = self.sim.venues[venue].engine
+        mark = engine.instrument(native).mark_price
+        direction = self.rng.choice([-1, 1])
+        moved = mark * (Decimal(1) + Decimal(direction) * Decimal("0.012"))
+        tick = engine.instrument(native).tick_size
+        self.sim.set_mark(native, (moved / tick).quantize(Decimal(1)) * tick, venue)
+        self.sim.set_mark(native, mark, venue)  # back to where it was: the sweep filled what it crossed
+
+    async def _settle(self, live: Live | None) -> None:
+        pending = [r for r in self.rows if r.handle is not None and r.receipt is None]
+        deadline = time.monotonic() + self.args.settle_timeout
+        for row in pending:
+            assert row.handle is not None
+            try:
+                await row.handle.resolved(timeout=max(0.1, deadline - time.monotonic()))
+            except ResolutionTimeout:
+                pass
+            self._resolve(row, row.handle)
+            if live is not None:
+                live.update(self.table())
+
+    def _say(self, live: Live | None, text: str) -> None:
+        if live is None:
+            self.console.print(text)
+
+    def _summary(self, result: dict[str, int], db: Path) -> None:
+        creates = sum(1 for r in self.rows if r.op == "create")
+        cancels = len(self.rows) - creates
+        faulted = sum(1 for r in self.rows if r.fault)
+        unknown_acks = sum(1 for r in self.rows if r.ack == "UNKNOWN_EXECUTION")
+        table = Table(title="Resolved receipts vs simulator ground truth", show_header=True)
+        table.add_column("metric")
+        table.add_column("value", justify="right")
+        for label, value in (
+            ("commands (creates / cancels)", f"{len(self.rows)} ({creates} / {cancels})"),
+            ("faults injected on commands", str(faulted)),
+            ("acks UNKNOWN_EXECUTION (settled by the reconciler)", str(unknown_acks)),
+            ("correct", str(result["correct"])),
+            ("wrong", str(result["wrong"])),
+            ("duplicates", str(result["duplicates"])),
+            ("unresolved", str(result["unresolved"])),
+        ):
+            table.add_row(label, value)
+        self.console.print(table)
+        self.console.print(f"journal: {db}  (try: gateway journal runs --db {db})", highlight=False)
+        ok = result["wrong"] == 0 and result["duplicates"] == 0 and result["unresolved"] == 0
+        self.console.print("[bold green]OK[/]: every resolution matches the truth" if ok else "[bold red]FAILED[/]")
+
+
+def _one_line(text: str, limit: int = 90) -> str:
+    """Venue messages can be whole HTML pages (a 504 from a proxy): keep one short line."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _color(status: str) -> str:
+    return {
+        "ACCEPTED": "[green]ACCEPTED[/]",
+        "REJECTED": "[yellow]REJECTED[/]",
+        "UNKNOWN_EXECUTION": "[magenta]UNKNOWN[/]",
+    }.get(status, status)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds of scripted trading (default 30)")
+    parser.add_argument("--seed", type=int, default=7, help="seed for the script and the fault campaign")
+    parser.add_argument("--plain", action="store_true", help="print lines instead of a live table (logs, CI)")
+    parser.add_argument("--interval", type=float, default=0.2, help="seconds between commands (default 0.2)")
+    parser.add_argument("--fault-rate", type=float, default=0.15, help="share of writes hit by a random fault")
+    parser.add_argument("--settle-timeout", type=float, default=45.0, help="max seconds to wait for resolution")
+    parser.add_argument("--rows", type=int, default=24, help="rows shown in the live table")
+    parser.add_argument("--db", default=None, help="journal file (default: a new temporary file)")
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.CRITICAL)
+    console = Console()
+    return asyncio.run(Demo(args, console).run())
