@@ -10,9 +10,11 @@ order at the edge of a limit.
 
 Redis unreachable -> ``RiskRejected``: the gate fails closed.
 
-Keys under ``<namespace>``: ``:res`` (hash: command -> JSON reservation), ``:done`` (hash:
-fills of released commands, for idempotent late fills), ``:pos`` (hash: "venue|instrument"
--> signed notional), ``:rate:*`` / ``:rate:<venue>`` (sorted sets of send times).
+Keys under ``<namespace>``: ``:res`` (hash: command -> JSON reservation), ``:exp`` (sorted
+set: command by expiry), ``:done`` (hash: fills of released commands, for idempotent late
+fills), ``:pos`` (hash: "venue|instrument" -> signed notional), ``:agg`` (hash of maintained
+sums: reserved, |positions|, open count, per-instrument reserved and count, so a check never
+scans reservations), ``:rate:*`` / ``:rate:<venue>`` (sorted sets of send times).
 """
 
 from __future__ import annotations
@@ -31,21 +33,29 @@ Q_SCALE = Decimal(10) ** 8  # quantity units
 
 _COMMON = """
 local P = KEYS[1]
+local RES, DONE, POS, AGG, EXP = P .. ':res', P .. ':done', P .. ':pos', P .. ':agg', P .. ':exp'
+local function num(v) return tonumber(v) or 0 end
+local function drop(cid)
+  local raw = redis.call('HGET', RES, cid)
+  if not raw then return end
+  local r = cjson.decode(raw)
+  redis.call('HDEL', RES, cid)
+  redis.call('ZREM', EXP, cid)
+  redis.call('HINCRBY', AGG, 'reserved', 0 - r.n)
+  redis.call('HINCRBY', AGG, 'open', -1)
+  redis.call('HINCRBY', AGG, 'rinst:' .. r.k, 0 - r.n)  -- 0 - n: unary minus on 0 is -0, which HINCRBY refuses
+  redis.call('HINCRBY', AGG, 'rcnt:' .. r.k, -1)
+  redis.call('HSET', DONE, cid, cjson.encode({fq = r.fq, fn = r.fn, k = r.k, s = r.s}))
+end
 local function expire(now)
-  local out = {}
-  local all = redis.call('HGETALL', P .. ':res')
-  for i = 1, #all, 2 do
-    local r = cjson.decode(all[i + 1])
-    if tonumber(r.e) <= now then
-      table.insert(out, all[i])
-      redis.call('HDEL', P .. ':res', all[i])
-      redis.call('HSET', P .. ':done', all[i], cjson.encode({fq = r.fq, fn = r.fn, k = r.k, s = r.s}))
-    end
-  end
+  local out = redis.call('ZRANGEBYSCORE', EXP, '-inf', now)
+  for _, cid in ipairs(out) do drop(cid) end
   return out
 end
 """
 
+# One check-and-reserve: expire, assemble from maintained aggregates (O(1) in the number of
+# reservations), check every limit, reserve.
 _CHECK = (
     _COMMON
     + """
@@ -56,55 +66,58 @@ local cap_gross, cap_order, cap_pos = ARGV[11], ARGV[12], ARGV[13]
 local cap_conc, cap_open, cap_rate, cap_vrate = ARGV[14], ARGV[15], ARGV[16], ARGV[17]
 local price = tonumber(ARGV[18])
 local expired = expire(now)
-if redis.call('HEXISTS', P .. ':res', cid) == 1 then return {'refused', 'duplicate_command', '0', '0', '0', expired} end
+if redis.call('HEXISTS', RES, cid) == 1 then return {'refused', 'duplicate_command', '0', '0', '0', expired} end
 if halted ~= '' and not reduces then return {'refused', 'kill_switch', halted, '0', '0', expired} end
 if cap_order ~= '' and notional > tonumber(cap_order) then
   return {'refused', 'max_notional_per_order', '0', tostring(notional), cap_order, expired}
 end
-local gross, inst, open, active = 0, 0, 0, {}
-local pos = redis.call('HGETALL', P .. ':pos')
-for i = 1, #pos, 2 do
-  local v = tonumber(pos[i + 1])
-  gross = gross + math.abs(v)
-  if pos[i] == key then inst = inst + math.abs(v) end
-  if v ~= 0 then active[pos[i]] = true end
-end
-local all = redis.call('HVALS', P .. ':res')
-for _, raw in ipairs(all) do
-  local r = cjson.decode(raw)
-  gross = gross + r.n
-  open = open + 1
-  if r.k == key then inst = inst + r.n end
-  active[r.k] = true
-end
+local agg = redis.call('HMGET', AGG, 'reserved', 'pos_abs', 'open', 'rinst:' .. key, 'rcnt:' .. key)
+local gross = num(agg[1]) + num(agg[2])
 if cap_gross ~= '' and gross + notional > tonumber(cap_gross) then
   return {'refused', 'max_gross_exposure', tostring(gross), tostring(notional), cap_gross, expired}
 end
+local inst = math.abs(num(redis.call('HGET', POS, key))) + num(agg[4])
 if cap_pos ~= '' and inst + notional > tonumber(cap_pos) then
   return {'refused', 'max_position_notional', tostring(inst), tostring(notional), cap_pos, expired}
 end
-if cap_open ~= '' and open + 1 > tonumber(cap_open) then
-  return {'refused', 'max_open_orders', tostring(open), '1', cap_open, expired}
+if cap_open ~= '' and num(agg[3]) + 1 > tonumber(cap_open) then
+  return {'refused', 'max_open_orders', tostring(num(agg[3])), '1', cap_open, expired}
 end
-if cap_conc ~= '' and not reduces and not active[key] then
-  local n = 0
-  for _ in pairs(active) do n = n + 1 end
-  if n + 1 > tonumber(cap_conc) then
-    return {'refused', 'max_concurrent_positions', tostring(n), '1', cap_conc, expired}
+if cap_conc ~= '' and not reduces then
+  local active = {}
+  local pos = redis.call('HGETALL', POS)
+  for i = 1, #pos, 2 do if num(pos[i + 1]) ~= 0 then active[pos[i]] = true end end
+  local all = redis.call('HGETALL', AGG)
+  for i = 1, #all, 2 do
+    if string.sub(all[i], 1, 5) == 'rcnt:' and num(all[i + 1]) > 0 then active[string.sub(all[i], 6)] = true end
+  end
+  if not active[key] then
+    local n = 0
+    for _ in pairs(active) do n = n + 1 end
+    if n + 1 > tonumber(cap_conc) then
+      return {'refused', 'max_concurrent_positions', tostring(n), '1', cap_conc, expired}
+    end
   end
 end
 local windows = {{P .. ':rate:*', cap_rate, 'max_orders_per_second'},
                  {P .. ':rate:' .. venue, cap_vrate, 'max_orders_per_second_per_venue'}}
 for _, w in ipairs(windows) do
-  redis.call('ZREMRANGEBYSCORE', w[1], '-inf', now - 1)
   if w[2] ~= '' then
+    redis.call('ZREMRANGEBYSCORE', w[1], '-inf', now - 1)
     local count = redis.call('ZCARD', w[1])
     if count + 1 > tonumber(w[2]) then return {'refused', w[3], tostring(count), '1', w[2], expired} end
   end
 end
-redis.call('HSET', P .. ':res', cid, cjson.encode({k = key, s = sign, n = notional, q = qty, p = price,
-  r = reduces and 1 or 0, e = now + ttl, fq = 0, fn = 0}))
-for _, w in ipairs(windows) do redis.call('ZADD', w[1], now, cid) end
+redis.call('HSET', RES, cid, cjson.encode({k = key, s = sign, n = notional, q = qty, p = price,
+  r = reduces and 1 or 0, fq = 0, fn = 0}))
+redis.call('ZADD', EXP, now + ttl, cid)
+redis.call('HINCRBY', AGG, 'reserved', notional)
+redis.call('HINCRBY', AGG, 'open', 1)
+redis.call('HINCRBY', AGG, 'rinst:' .. key, notional)
+redis.call('HINCRBY', AGG, 'rcnt:' .. key, 1)
+for _, w in ipairs(windows) do
+  if w[2] ~= '' then redis.call('ZADD', w[1], now, cid .. ':' .. now) end
+end
 return {'ok', '', '', '', '', expired}
 """
 )
@@ -112,12 +125,7 @@ return {'ok', '', '', '', '', expired}
 _RELEASE = (
     _COMMON
     + """
-local raw = redis.call('HGET', P .. ':res', ARGV[1])
-if raw then
-  local r = cjson.decode(raw)
-  redis.call('HDEL', P .. ':res', ARGV[1])
-  redis.call('HSET', P .. ':done', ARGV[1], cjson.encode({fq = r.fq, fn = r.fn, k = r.k, s = r.s}))
-end
+drop(ARGV[1])
 return 1
 """
 )
@@ -126,17 +134,24 @@ _FILL = (
     _COMMON
     + """
 local cid, cq, cn = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local where, raw = ':res', redis.call('HGET', P .. ':res', cid)
-if not raw then where, raw = ':done', redis.call('HGET', P .. ':done', cid) end
+local where, raw = RES, redis.call('HGET', RES, cid)
+if not raw then where, raw = DONE, redis.call('HGET', DONE, cid) end
 if not raw then return 0 end
 local r = cjson.decode(raw)
 if cq <= r.fq then return 0 end
-redis.call('HINCRBY', P .. ':pos', r.k, r.s * (cn - r.fn))
+local old = num(redis.call('HGET', POS, r.k))
+local new = old + r.s * (cn - r.fn)
+redis.call('HSET', POS, r.k, new)
+redis.call('HINCRBY', AGG, 'pos_abs', math.abs(new) - math.abs(old))
 r.fq, r.fn = cq, cn
-if where == ':res' then
-  if r.r == 1 then r.n = 0 else r.n = math.max(0, math.ceil(r.p * (r.q - cq) / 100000000)) end
+if where == RES then
+  local left = 0
+  if r.r ~= 1 then left = math.max(0, math.ceil(r.p * (r.q - cq) / 100000000)) end
+  redis.call('HINCRBY', AGG, 'reserved', left - r.n)
+  redis.call('HINCRBY', AGG, 'rinst:' .. r.k, left - r.n)
+  r.n = left
 end
-redis.call('HSET', P .. where, cid, cjson.encode(r))
+redis.call('HSET', where, cid, cjson.encode(r))
 return 1
 """
 )
