@@ -8,9 +8,11 @@ Evidence, cheapest first, for each tracked command (a create, or a cancel naming
    client order id and order id. Free.
 2. **Query by id**: ``query_order`` for each due command, but only when its
    (venue, instrument) has at most ``SINGLE_QUERY_LIMIT`` due commands.
-3. **Batch**: otherwise, and whenever a query does not find it: *one* ``open_orders`` plus
-   *one* ``order_history`` over ``[min(sent_at) - skew, now]`` per (venue, instrument), shared
-   by every due command on it. Venue reads grow with instruments, not with commands.
+3. **Batch**: otherwise, and whenever a query does not find it: *one* ``order_history`` over
+   ``[min(sent_at) - skew, now]`` per (venue, instrument), plus *one* ``open_orders`` while a
+   command is still inside the venue's history lag (or always, for a venue whose history
+   omits open orders), shared by every due command on it. Venue reads grow with
+   instruments, not with commands.
 
 Matching is by client order id (Binance reuses ids after close, so an order created before
 ``sent_at - skew`` is not ours) or by venue order id.
@@ -263,14 +265,20 @@ class Reconciler:
     ) -> None:
         start_ms = int((min(e.sent_s for e in items) - self._policy.skew_seconds) * 1000)
         read_at = time.time()
+        # Open orders are read only when history may not show everything yet: some command is
+        # still inside the venue's history lag, or the venue's history omits open orders.
+        need_open = not getattr(venue, "history_includes_open_orders", False) or any(
+            read_at - e.sent_s < venue.history_lag_seconds for e in items
+        )
+        reads = 2 if need_open else 1
         try:
-            open_orders = await self._read(venue, lambda: venue.open_orders(instrument))
+            open_orders = await self._read(venue, lambda: venue.open_orders(instrument)) if need_open else []
             history = await self._read(
                 venue, lambda: venue.order_history(instrument, start_ms, int(read_at * 1000) + 1)
             )
         except VenueReadError as exc:
             for entry in items:
-                entry.reads += 2
+                entry.reads += reads
                 entry.reason = _read_failure(exc)
             return
         by_cid: dict[str, list[tuple[OrderReport, EvidenceSource]]] = {}
@@ -281,7 +289,7 @@ class Reconciler:
                     by_cid.setdefault(order.client_order_id, []).append((order, source))
                 by_oid[order.order_id] = (order, source)
         for entry in items:
-            entry.reads += 2
+            entry.reads += reads
             found = self._lookup(entry, by_cid, by_oid)
             if found is not None:
                 report = self._decide_found(entry, found[0], found[1], read_at=read_at)

@@ -50,6 +50,9 @@ PAGE_LIMIT = 1000
 class BinanceUsdm(AdapterBase):
     """One Binance USD-M account. ``BinanceUsdm(key, secret).name == "binance"``."""
 
+    # allOrders lists open orders too: once past the history lag, history alone covers a window.
+    history_includes_open_orders = True
+
     def __init__(
         self,
         api_key: str,
