@@ -68,7 +68,14 @@ async def run_all(quick: bool, only: set[str]) -> dict[str, Any]:
 def markdown(results: dict[str, Any]) -> str:
     m = results["machine"]
     lines = [
-        f"Measured {results['when']} with `{results['command']}` on {m['cpu']} ({m['cores']} cores), "
+        f"Measured {results['when']} with `{results['command']}`"
+        + (
+            f" (suites {', '.join(results['updated']['suites'])} re-run {results['updated']['when']}"
+            f' with `make bench ARGS="--only {",".join(results["updated"]["suites"])}"`)'
+            if "updated" in results
+            else ""
+        )
+        + f" on {m['cpu']} ({m['cores']} cores), "
         f"Python {m['python']}; simulator in a separate process on loopback.",
         "",
     ]
@@ -127,6 +134,12 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     results = asyncio.run(run_all(args.quick, only))
+    if only and (HERE / "results.json").exists():
+        # A partial run updates its suites and keeps the others' last figures.
+        previous = json.loads((HERE / "results.json").read_text())
+        previous.update({k: v for k, v in results.items() if k not in ("when", "command")})
+        previous["updated"] = {"when": results["when"], "suites": sorted(only)}
+        results = previous
     (HERE / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     table = markdown(results)
     (HERE / "results.md").write_text(table + "\n")

@@ -391,9 +391,15 @@ class WsRpc:
         except NotSent:
             self._pending.pop(request_id, None)
             raise
+        # A timer on the future itself: on 3.11 ``asyncio.wait_for`` costs a task per request.
+        timer = asyncio.get_running_loop().call_later(timeout, _expire, fut, self.conn.name, timeout)
         try:
-            return await asyncio.wait_for(fut, timeout)
-        except TimeoutError as exc:
-            raise OutcomeUnknown(f"{self.conn.name}: no answer within {timeout:g}s after the frame was sent") from exc
+            return await fut
         finally:
+            timer.cancel()
             self._pending.pop(request_id, None)
+
+
+def _expire(fut: asyncio.Future[Any], name: str, timeout: float) -> None:
+    if not fut.done():
+        fut.set_exception(OutcomeUnknown(f"{name}: no answer within {timeout:g}s after the frame was sent"))
