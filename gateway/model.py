@@ -157,21 +157,14 @@ def _check_instrument(value: str) -> str:
     return value
 
 
-class OrderRequest(BaseModel):
-    """A new order as a strategy asks for it; validated before anything is sent."""
+class _VenueCommand(BaseModel):
+    """Fields and checks every command shares: where it goes and which order it names."""
 
     model_config = _FROZEN
 
     venue: str = Field(min_length=1)
     instrument: str
-    side: Side
-    type: OrderType
-    quantity: Decimal
-    price: Decimal | None = None
-    time_in_force: TimeInForce = TimeInForce.GTC
-    reduce_only: bool = False
     client_order_id: str | None = None
-    transport: Transport = Transport.AUTO
 
     @field_validator("instrument")
     @classmethod
@@ -182,6 +175,18 @@ class OrderRequest(BaseModel):
     @classmethod
     def _client_order_id_shape(cls, value: str | None) -> str | None:
         return _check_client_order_id(value)
+
+
+class OrderRequest(_VenueCommand):
+    """A new order as a strategy asks for it; validated before anything is sent."""
+
+    side: Side
+    type: OrderType
+    quantity: Decimal
+    price: Decimal | None = None
+    time_in_force: TimeInForce = TimeInForce.GTC
+    reduce_only: bool = False
+    transport: Transport = Transport.AUTO
 
     @field_validator("quantity")
     @classmethod
@@ -212,26 +217,11 @@ class OrderRequest(BaseModel):
         return None if self.price is None else self.price * self.quantity
 
 
-class CancelRequest(BaseModel):
+class CancelRequest(_VenueCommand):
     """Cancel one order, named by client order id or venue order id (at least one)."""
 
-    model_config = _FROZEN
-
-    venue: str = Field(min_length=1)
-    instrument: str
-    client_order_id: str | None = None
     order_id: str | None = None
     transport: Transport = Transport.AUTO
-
-    @field_validator("instrument")
-    @classmethod
-    def _instrument_shape(cls, value: str) -> str:
-        return _check_instrument(value)
-
-    @field_validator("client_order_id")
-    @classmethod
-    def _client_order_id_shape(cls, value: str | None) -> str | None:
-        return _check_client_order_id(value)
 
     @field_validator("order_id")
     @classmethod
