@@ -88,6 +88,12 @@ class InMemoryLedger:
     _sent_global: deque[float] = field(default_factory=deque)
     _sent_by_venue: dict[str, deque[float]] = field(default_factory=dict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Maintained sums, so a check never walks the reservations (the Redis script does the same).
+    _reserved_total: Decimal = ZERO
+    _reserved_by_key: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+    _count_by_key: dict[tuple[str, str], int] = field(default_factory=dict)
+    _positions_abs: Decimal = ZERO
+    _expiries: deque[tuple[float, str]] = field(default_factory=deque)  # in reservation order
 
     async def check_and_reserve(
         self, request: ReservationRequest, limits: RiskLimits, *, now: float, halted: str | None
@@ -95,9 +101,11 @@ class InMemoryLedger:
         async with self._lock:
             expired = self._expire(now)
             self._check(request, limits, now, halted)
-            self._reservations[request.command_id] = _Reservation(
-                request, now + limits.reservation_ttl_seconds, request.notional
-            )
+            expires_at = now + limits.reservation_ttl_seconds
+            self._reservations[request.command_id] = _Reservation(request, expires_at, request.notional)
+            self._expiries.append((expires_at, request.command_id))
+            key = (request.venue, request.instrument)
+            self._adjust_reserved(key, request.notional, 1)
             self._sent_global.append(now)
             self._sent_by_venue.setdefault(request.venue, deque()).append(now)
             return expired
@@ -116,18 +124,13 @@ class InMemoryLedger:
                 "max_notional_per_order", current=ZERO, requested=delta, cap=limits.max_notional_per_order
             )
         if limits.max_gross_exposure is not None:
-            gross = sum((abs(p) for p in self._positions.values()), ZERO) + sum(
-                (x.reserved for x in self._reservations.values()), ZERO
-            )
+            gross = self._positions_abs + self._reserved_total
             if gross + delta > limits.max_gross_exposure:
                 raise RiskRejected.for_limit(
                     "max_gross_exposure", current=gross, requested=delta, cap=limits.max_gross_exposure
                 )
         if limits.max_position_notional is not None:
-            current = abs(self._positions.get(key, ZERO)) + sum(
-                (x.reserved for x in self._reservations.values() if (x.request.venue, x.request.instrument) == key),
-                ZERO,
-            )
+            current = abs(self._positions.get(key, ZERO)) + self._reserved_by_key.get(key, ZERO)
             if current + delta > limits.max_position_notional:
                 raise RiskRejected.for_limit(
                     "max_position_notional", current=current, requested=delta, cap=limits.max_position_notional
@@ -138,7 +141,7 @@ class InMemoryLedger:
             )
         if limits.max_concurrent_positions is not None and not r.reduces:
             active = {k for k, p in self._positions.items() if p != 0} | {
-                (x.request.venue, x.request.instrument) for x in self._reservations.values()
+                k for k, n in self._count_by_key.items() if n > 0
             }
             if key not in active and len(active) + 1 > limits.max_concurrent_positions:
                 raise RiskRejected.for_limit(
@@ -162,7 +165,7 @@ class InMemoryLedger:
 
     async def release(self, command_id: str) -> None:
         async with self._lock:
-            res = self._reservations.pop(command_id, None)
+            res = self._drop(command_id)
             if res is not None:
                 self._fills_after_release[command_id] = (res.filled_qty, res.filled_notional, res.request)
                 if len(self._fills_after_release) > 100_000:
@@ -178,7 +181,9 @@ class InMemoryLedger:
                 res.filled_qty, res.filled_notional = cumulative_qty, cumulative_notional
                 req = res.request
                 left = max(ZERO, req.quantity - cumulative_qty)
-                res.reserved = ZERO if req.reduces else req.price * left
+                reserved = ZERO if req.reduces else req.price * left
+                self._adjust_reserved((req.venue, req.instrument), reserved - res.reserved, 0)
+                res.reserved = reserved
             else:  # a fill reported after its reservation ended (out-of-order delivery)
                 seen = self._fills_after_release.get(command_id)
                 if seen is None or cumulative_qty <= seen[0]:
@@ -187,17 +192,37 @@ class InMemoryLedger:
                 req = seen[2]
                 self._fills_after_release[command_id] = (cumulative_qty, cumulative_notional, req)
             key = (req.venue, req.instrument)
-            self._positions[key] = self._positions.get(key, ZERO) + req.sign * inc
+            old = self._positions.get(key, ZERO)
+            new = old + req.sign * inc
+            self._positions[key] = new
+            self._positions_abs += abs(new) - abs(old)
 
     async def expire(self, now: float) -> list[str]:
         async with self._lock:
             return self._expire(now)
 
     def _expire(self, now: float) -> list[str]:
-        stale = [cid for cid, res in self._reservations.items() if res.expires_at <= now]
-        for cid in stale:
-            del self._reservations[cid]
+        stale: list[str] = []
+        # TTL is fixed per gate, so reservation order is expiry order: only the front can be due.
+        while self._expiries and self._expiries[0][0] <= now:
+            expires_at, cid = self._expiries.popleft()
+            res = self._reservations.get(cid)
+            if res is not None and res.expires_at == expires_at:
+                self._drop(cid)
+                stale.append(cid)
         return stale
+
+    def _drop(self, command_id: str) -> _Reservation | None:
+        res = self._reservations.pop(command_id, None)
+        if res is not None:
+            self._adjust_reserved((res.request.venue, res.request.instrument), -res.reserved, -1)
+        return res
+
+    def _adjust_reserved(self, key: tuple[str, str], delta: Decimal, count: int) -> None:
+        self._reserved_total += delta
+        self._reserved_by_key[key] = self._reserved_by_key.get(key, ZERO) + delta
+        if count:
+            self._count_by_key[key] = self._count_by_key.get(key, 0) + count
 
     async def snapshot(self) -> LedgerSnapshot:
         reserved = {cid: r.reserved for cid, r in self._reservations.items()}

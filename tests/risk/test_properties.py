@@ -47,5 +47,17 @@ def test_reserved_total_equals_sum_of_live_reservations(steps: list[tuple[str, i
             assert snap.reserved == sum(snap.reservations.values(), Decimal(0))
             assert all(v >= 0 for v in snap.reservations.values())
             assert snap.gross_exposure == sum((abs(p) for p in snap.positions.values()), Decimal(0)) + snap.reserved
+            # the sums the ledger maintains for O(1) checks agree with a recount from scratch
+            assert ledger._reserved_total == snap.reserved
+            assert ledger._positions_abs == sum((abs(p) for p in snap.positions.values()), Decimal(0))
+            for key, total in ledger._reserved_by_key.items():
+                assert total == sum(
+                    (
+                        r.reserved
+                        for r in ledger._reservations.values()
+                        if (r.request.venue, r.request.instrument) == key
+                    ),
+                    Decimal(0),
+                )
 
     asyncio.run(run())
