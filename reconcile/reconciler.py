@@ -6,8 +6,9 @@ Evidence, cheapest first, for each tracked command (a create, or a cancel naming
 
 1. **Stream**: ``OrderReport``s already seen on the user stream (``observe``), cached by
    client order id and order id. Free.
-2. **Query by id**: ``query_order`` for each due command, but only when its
-   (venue, instrument) has at most ``SINGLE_QUERY_LIMIT`` due commands.
+2. **Query by id**: ``query_order`` once per command, and only when its (venue,
+   instrument) has at most ``SINGLE_QUERY_LIMIT`` due commands; after a miss, only the batch
+   re-reads it (a query cannot cover a window; polling it again would only spend weight).
 3. **Batch**: otherwise, and whenever a query does not find it: *one* ``order_history`` over
    ``[min(sent_at) - skew, now]`` per (venue, instrument), plus *one* ``open_orders`` while a
    command is still inside the venue's history lag (or always, for a venue whose history
@@ -98,6 +99,7 @@ class _Tracked:
     last_miss_s: float = 0.0
     open_after_grace: bool = False
     reads: int = 0
+    queried: bool = False  # a query by id is worth one try; after a miss only batches re-read it
     uncertain_reported: bool = False
     attempt_open: bool = True
     reason: str = "grace window not passed"
@@ -223,8 +225,10 @@ class Reconciler:
             return reports
         async with self._semaphore:
             pending = [e for e in items if e.command.command_id in self._tracked and not self._decide_from_stream(e)]
-            if pending and len(pending) <= SINGLE_QUERY_LIMIT:
-                pending = await self._query_each(venue, instrument, pending, reports)
+            fresh = [e for e in pending if not e.queried]
+            if fresh and len(pending) <= SINGLE_QUERY_LIMIT:
+                await self._query_each(venue, instrument, fresh, reports)
+                pending = [e for e in pending if e.command.command_id in self._tracked]
             if pending:
                 await self._batch(venue, instrument, pending, reports)
         for entry in pending:
@@ -234,9 +238,9 @@ class Reconciler:
 
     async def _query_each(
         self, venue: Venue, instrument: str, items: list[_Tracked], reports: list[ReconcileReport]
-    ) -> list[_Tracked]:
-        left: list[_Tracked] = []
+    ) -> None:
         for entry in items:
+            entry.queried = True
             cmd = entry.command
             try:
                 entry.reads += 1
@@ -247,7 +251,6 @@ class Reconciler:
                 )
             except VenueReadError as exc:
                 entry.reason = _read_failure(exc)
-                left.append(entry)
                 continue
             if order is not None and self._matches(entry, order):
                 report = self._decide_found(entry, order, EvidenceSource.ORDER_QUERY)
@@ -257,8 +260,6 @@ class Reconciler:
             elif order is None:
                 entry.misses += 1
                 entry.last_miss_s = time.time()
-            left.append(entry)
-        return left
 
     async def _batch(
         self, venue: Venue, instrument: str, items: list[_Tracked], reports: list[ReconcileReport]
