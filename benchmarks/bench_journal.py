@@ -184,6 +184,21 @@ async def crash_campaign(seeds: int, directory: Path) -> dict[str, Any]:
             "crash_seconds_sim": round(time.perf_counter() - start, 1),
         }
     )
+    # Keep what went wrong, seed by seed, so a rare case can be replayed with run_seed(seed, ...).
+    failures = [
+        {
+            "seed": r.seed,
+            "killed_after_lines": r.killed_after_lines,
+            "lost": r.lost,
+            "duplicated": r.duplicated,
+            "mismatched": r.mismatched,
+            "unresolved": r.unresolved,
+        }
+        for r in sim
+        if not r.ok
+    ]
+    if failures:
+        out["crash_failures_sim"] = failures
     return out
 
 
