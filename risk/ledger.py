@@ -69,6 +69,23 @@ class Ledger(Protocol):
     async def close(self) -> None: ...
 
 
+def position_basis(
+    basis: Decimal, qty: Decimal, new_qty: Decimal, fill_notional: Decimal, fill_qty: Decimal
+) -> Decimal:
+    """Signed cost basis of a position after a fill (both fill values signed by side).
+
+    Adding keeps the sum; reducing scales the basis with the quantity left (so a flat position
+    has no exposure left, whatever the prices were); a flip starts a new basis at the fill price.
+    """
+    if new_qty == 0:
+        return ZERO
+    if qty == 0 or (qty > 0) == (fill_qty > 0):
+        return basis + fill_notional
+    if (new_qty > 0) == (qty > 0):
+        return basis * new_qty / qty
+    return fill_notional * new_qty / fill_qty
+
+
 @dataclass
 class _Reservation:
     request: ReservationRequest
@@ -83,7 +100,8 @@ class InMemoryLedger:
     """The default ledger: one process, one asyncio lock."""
 
     _reservations: dict[str, _Reservation] = field(default_factory=dict)
-    _positions: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+    _positions: dict[tuple[str, str], Decimal] = field(default_factory=dict)  # signed cost basis
+    _position_qty: dict[tuple[str, str], Decimal] = field(default_factory=dict)  # signed quantity
     _fills_after_release: dict[str, tuple[Decimal, Decimal, ReservationRequest]] = field(default_factory=dict)
     _sent_global: deque[float] = field(default_factory=deque)
     _sent_by_venue: dict[str, deque[float]] = field(default_factory=dict)
@@ -178,6 +196,7 @@ class InMemoryLedger:
                 if cumulative_qty <= res.filled_qty:
                     return
                 inc = cumulative_notional - res.filled_notional
+                inc_qty = cumulative_qty - res.filled_qty
                 res.filled_qty, res.filled_notional = cumulative_qty, cumulative_notional
                 req = res.request
                 left = max(ZERO, req.quantity - cumulative_qty)
@@ -189,11 +208,15 @@ class InMemoryLedger:
                 if seen is None or cumulative_qty <= seen[0]:
                     return
                 inc = cumulative_notional - seen[1]
+                inc_qty = cumulative_qty - seen[0]
                 req = seen[2]
                 self._fills_after_release[command_id] = (cumulative_qty, cumulative_notional, req)
             key = (req.venue, req.instrument)
             old = self._positions.get(key, ZERO)
-            new = old + req.sign * inc
+            old_qty = self._position_qty.get(key, ZERO)
+            new_qty = old_qty + req.sign * inc_qty
+            self._position_qty[key] = new_qty
+            new = position_basis(old, old_qty, new_qty, req.sign * inc, req.sign * inc_qty)
             self._positions[key] = new
             self._positions_abs += abs(new) - abs(old)
 

@@ -86,7 +86,9 @@ end
 if cap_conc ~= '' and not reduces then
   local active = {}
   local pos = redis.call('HGETALL', POS)
-  for i = 1, #pos, 2 do if num(pos[i + 1]) ~= 0 then active[pos[i]] = true end end
+  for i = 1, #pos, 2 do
+    if string.sub(pos[i], 1, 4) ~= 'qty:' and num(pos[i + 1]) ~= 0 then active[pos[i]] = true end
+  end
   local all = redis.call('HGETALL', AGG)
   for i = 1, #all, 2 do
     if string.sub(all[i], 1, 5) == 'rcnt:' and num(all[i + 1]) > 0 then active[string.sub(all[i], 6)] = true end
@@ -140,8 +142,18 @@ if not raw then return 0 end
 local r = cjson.decode(raw)
 if cq <= r.fq then return 0 end
 local old = num(redis.call('HGET', POS, r.k))
-local new = old + r.s * (cn - r.fn)
+local old_q = num(redis.call('HGET', POS, 'qty:' .. r.k))
+local fill_n, fill_q = r.s * (cn - r.fn), r.s * (cq - r.fq)
+local new_q = old_q + fill_q
+local new
+-- signed cost basis: adding sums; reducing scales with the quantity left; a flip restarts at
+-- the fill price; flat is zero (the same rule as risk.ledger.position_basis)
+if new_q == 0 then new = 0
+elseif old_q == 0 or (old_q > 0) == (fill_q > 0) then new = old + fill_n
+elseif (new_q > 0) == (old_q > 0) then new = math.floor(old * new_q / old_q + 0.5)
+else new = math.floor(fill_n * new_q / fill_q + 0.5) end
 redis.call('HSET', POS, r.k, new)
+redis.call('HSET', POS, 'qty:' .. r.k, new_q)
 redis.call('HINCRBY', AGG, 'pos_abs', math.abs(new) - math.abs(old))
 r.fq, r.fn = cq, cn
 if where == RES then
@@ -276,6 +288,8 @@ class RedisLedger:
         reservations = {_text(k): Decimal(str(orjson.loads(v)["n"])) / N_SCALE for k, v in res.items()}
         positions: dict[tuple[str, str], Decimal] = {}
         for k, v in pos.items():
+            if _text(k).startswith("qty:"):
+                continue
             venue, instrument = _text(k).split("|", 1)
             positions[(venue, instrument)] = Decimal(_text(v)) / N_SCALE
         reserved = sum(reservations.values(), Decimal(0))

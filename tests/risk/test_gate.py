@@ -198,3 +198,28 @@ async def test_race_admits_exactly_the_limit(ledger: Ledger) -> None:
 
     admitted = await asyncio.gather(*(attempt(i) for i in range(1000)))
     assert sum(admitted) == 10
+
+
+async def test_a_flat_round_trip_leaves_no_exposure(ledger: Ledger) -> None:
+    gate = PortfolioGate(RiskLimits(max_gross_exposure=D("100000"), max_concurrent_positions=1), ledger)
+    await gate.check_and_reserve(order("buy", "1"), None)
+    await gate.on_order_update(update("buy", "1", OrderState.FILLED, avg="50000"))
+    await gate.check_and_reserve(order("sell", "1", price="51000", side=Side.SELL, reduce_only=True), None)
+    await gate.on_order_update(update("sell", "1", OrderState.FILLED, avg="51000"))
+    snap = await gate.snapshot()
+    # Flat: no exposure left whatever the prices were, so another instrument is not refused.
+    assert snap.gross_exposure == 0
+    assert all(p == 0 for p in snap.positions.values())
+    await gate.check_and_reserve(order("eth", "0.1", price="3000", instrument="ETH/USDT:USDT"), None)
+
+
+async def test_reducing_scales_the_basis_and_a_flip_restarts_it(ledger: Ledger) -> None:
+    gate = PortfolioGate(RiskLimits(max_gross_exposure=D("1000000")), ledger)
+    await gate.check_and_reserve(order("b", "2"), None)
+    await gate.on_order_update(update("b", "2", OrderState.FILLED, avg="50000"))  # long 2 @ 50k = 100k
+    await gate.check_and_reserve(order("s1", "1", price="60000", side=Side.SELL), None)
+    await gate.on_order_update(update("s1", "1", OrderState.FILLED, avg="60000"))  # long 1: basis 50k
+    assert (await gate.snapshot()).positions[("v", BTC)] == D("50000")
+    await gate.check_and_reserve(order("s2", "3", price="40000", side=Side.SELL), None)
+    await gate.on_order_update(update("s2", "3", OrderState.FILLED, avg="40000"))  # short 2 @ 40k
+    assert (await gate.snapshot()).positions[("v", BTC)] == D("-80000")
