@@ -163,3 +163,41 @@ async def test_batching_reads_grow_with_instruments_not_commands(sim: SimExchang
     assert len(reads) <= 2 * 4 * 2 + 4
     assert {r.path for r in reads} <= {"/fapi/v1/openOrders", "/fapi/v1/allOrders"}
     await venue.close()
+
+
+async def test_an_order_seen_after_absent_raises_diverged(sim: SimExchange) -> None:
+    venue = binance(sim, history_lag_seconds=0.0, recv_window_ms=1)
+    await venue.start(NullStream())
+    sink = RecordingSink()
+    rec = Reconciler({"binance": venue}, ReconcilePolicy(grace_seconds=0.0, deadline_seconds=30), sink)
+    rec.track(pending("ghost-1", recv_window_ms=1), ReconcileTrigger.UNKNOWN_EXECUTION)
+    for _ in range(2):
+        await rec.reconcile()
+    assert sink.outcomes("ghost-1") == ["ABSENT"]
+    # The venue later shows the order after all: the stream's sighting must raise the alarm.
+    place(sim, "ghost-1")
+    seen = await venue.query_order("BTC/USDT:USDT", client_order_id="ghost-1")
+    assert seen is not None
+    rec.observe(seen)
+    assert sink.outcomes("ghost-1") == ["ABSENT", "DIVERGED"]
+    assert sink.completed[-1].order is not None and sink.completed[-1].order.order_id == seen.order_id
+    await venue.close()
+
+
+async def test_a_reused_client_id_from_before_the_send_is_not_evidence(sim: SimExchange) -> None:
+    venue = binance(sim, history_lag_seconds=0.0, recv_window_ms=1)
+    await venue.start(NullStream())
+    sink = RecordingSink()
+    rec = Reconciler(
+        {"binance": venue}, ReconcilePolicy(grace_seconds=0.0, deadline_seconds=30, skew_seconds=5.0), sink
+    )
+    # Binance lets a client id be reused once its order is closed: an old, cancelled order holds it.
+    old_id = place(sim, "reused-1")
+    sim.binance.engine.cancel(sim.api_key, "BTCUSDT", order_id=old_id)
+    sim.binance.engine.orders[old_id].created_ms -= 60_000  # created a minute before our send
+    rec.track(pending("reused-1", recv_window_ms=1), ReconcileTrigger.UNKNOWN_EXECUTION)
+    for _ in range(2):
+        await rec.reconcile()
+    # The old order is not ours: the new send never landed.
+    assert sink.outcomes("reused-1") == ["ABSENT"]
+    await venue.close()
