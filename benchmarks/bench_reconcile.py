@@ -15,7 +15,6 @@ from typing import Any
 
 from gateway.model import (
     CommandOperation,
-    OrderReport,
     OrderRequest,
     OrderType,
     ReconcileReport,
@@ -25,22 +24,12 @@ from gateway.model import (
 )
 from gateway.ports import PendingCommand
 from reconcile import ReconcilePolicy, Reconciler
+from tests.reconcile.conftest import NullStream
 from venues.binance import BinanceUsdm
 from venues.sim import SimExchange
 
 # Binance request weights (binance-usdm.md §4)
 WEIGHTS = {"/fapi/v1/openOrders": 1, "/fapi/v1/allOrders": 5, "/fapi/v1/order": 1, "/fapi/v1/userTrades": 5}
-
-
-class _Quiet:
-    def order_update(self, order: OrderReport) -> None:
-        return None
-
-    def stream_gap(self, venue: str, reason: str) -> None:
-        return None
-
-    def parse_error(self, venue: str, detail: str) -> None:
-        return None
 
 
 class _Sink:
@@ -67,7 +56,7 @@ async def main(quick: bool = False) -> dict[str, Any]:
             recv_window_ms=1,
             history_lag_seconds=0.0,
         )
-        await venue.start(_Quiet())
+        await venue.start(NullStream())
         sink = _Sink()
         reconciler = Reconciler({"binance": venue}, ReconcilePolicy(grace_seconds=0.0, deadline_seconds=60), sink)
         commands = []
