@@ -53,7 +53,6 @@ async def main(quick: bool = False) -> dict[str, Any]:
             rest_url=sim.binance.rest_url,
             ws_api_url=None,
             stream_url=None,
-            recv_window_ms=1,
             history_lag_seconds=0.0,
         )
         await venue.start(NullStream())

@@ -136,7 +136,7 @@ async def test_cancel_rules(sim: SimExchange) -> None:
 
 
 async def test_batching_reads_grow_with_instruments_not_commands(sim: SimExchange) -> None:
-    venue = binance(sim, history_lag_seconds=0.0, recv_window_ms=1, request_timeout=5.0)
+    venue = binance(sim, history_lag_seconds=0.0, request_timeout=5.0)
     await venue.start(NullStream())
     sink = RecordingSink()
     rec = Reconciler({"binance": venue}, ReconcilePolicy(grace_seconds=0.0, deadline_seconds=30), sink)
@@ -166,7 +166,7 @@ async def test_batching_reads_grow_with_instruments_not_commands(sim: SimExchang
 
 
 async def test_an_order_seen_after_absent_raises_diverged(sim: SimExchange) -> None:
-    venue = binance(sim, history_lag_seconds=0.0, recv_window_ms=1)
+    venue = binance(sim, history_lag_seconds=0.0)
     await venue.start(NullStream())
     sink = RecordingSink()
     rec = Reconciler({"binance": venue}, ReconcilePolicy(grace_seconds=0.0, deadline_seconds=30), sink)
@@ -185,7 +185,7 @@ async def test_an_order_seen_after_absent_raises_diverged(sim: SimExchange) -> N
 
 
 async def test_a_reused_client_id_from_before_the_send_is_not_evidence(sim: SimExchange) -> None:
-    venue = binance(sim, history_lag_seconds=0.0, recv_window_ms=1)
+    venue = binance(sim, history_lag_seconds=0.0)
     await venue.start(NullStream())
     sink = RecordingSink()
     rec = Reconciler(
