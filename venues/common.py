@@ -12,6 +12,8 @@ import asyncio
 import hashlib
 import hmac
 import time
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -19,6 +21,7 @@ from gateway.model import (
     CancelRequest,
     CommandOperation,
     CommandReceipt,
+    OrderReport,
     OrderRequest,
     Transport,
     utc_now,
@@ -38,9 +41,16 @@ from venues.transport import HttpKind, RestClient, make_rest_client
 
 __all__ = [
     "AdapterBase",
+    "ParseError",
+    "UpdateFilter",
+    "dec_field",
     "epoch_ms",
     "fmt_decimal",
+    "field",
     "hmac_sha256_hex",
+    "int_field",
+    "opt_dec_field",
+    "opt_int_field",
     "to_decimal",
     "to_int",
 ]
@@ -81,6 +91,90 @@ def to_int(value: Any) -> int:
     if isinstance(value, str) and value.lstrip("-").isdigit():
         return int(value)
     raise ValueError(f"not an integer: {value!r}")
+
+
+# --------------------------------------------------------------------------- payload fields
+
+
+class ParseError(ValueError):
+    """A venue payload lacks a field or carries a value of the wrong shape."""
+
+
+def field(payload: Mapping[str, Any], key: str) -> Any:
+    """``payload[key]``; ``ParseError`` naming the field when it is missing or null."""
+    try:
+        value = payload[key]
+    except (KeyError, TypeError) as exc:
+        raise ParseError(f"missing field {key!r}") from exc
+    if value is None:
+        raise ParseError(f"field {key!r} is null")
+    return value
+
+
+def dec_field(payload: Mapping[str, Any], key: str) -> Decimal:
+    try:
+        return to_decimal(field(payload, key))
+    except ValueError as exc:
+        raise ParseError(f"field {key!r}: {exc}") from exc
+
+
+def opt_dec_field(payload: Mapping[str, Any], key: str) -> Decimal | None:
+    """A decimal where the venue's "0" or "" means "none" (price of a MARKET order, average before a fill)."""
+    if payload.get(key) in (None, ""):
+        return None
+    value = dec_field(payload, key)
+    return value if value else None
+
+
+def int_field(payload: Mapping[str, Any], key: str) -> int:
+    try:
+        return to_int(field(payload, key))
+    except ValueError as exc:
+        raise ParseError(f"field {key!r}: {exc}") from exc
+
+
+def opt_int_field(payload: Mapping[str, Any], key: str) -> int | None:
+    return None if payload.get(key) in (None, "") else int_field(payload, key)
+
+
+# --------------------------------------------------------------------------- stream hygiene
+
+
+class UpdateFilter:
+    """Drops user-stream order updates that tell nothing new, for every venue.
+
+    An update is dropped when its identity ``key`` was already delivered (an exact duplicate),
+    or when it is older than what was delivered for the order: less filled, open after a
+    terminal state, or the same filled quantity and state again (Bybit's double ``Filled``
+    when a cancel races a fill). Bounded: the oldest entries are forgotten first.
+    """
+
+    def __init__(self, max_entries: int = 20_000):
+        self._max = max_entries
+        self._seen: OrderedDict[Hashable, None] = OrderedDict()
+        self._progress: OrderedDict[str, tuple[Decimal, str, bool]] = OrderedDict()
+        self.dropped = 0
+
+    def admit(self, key: Hashable, order: OrderReport) -> bool:
+        if key in self._seen:
+            self.dropped += 1
+            return False
+        self._seen[key] = None
+        if len(self._seen) > self._max:
+            self._seen.popitem(last=False)
+        last = self._progress.get(order.order_id)
+        terminal = order.state.is_terminal
+        if last is not None:
+            filled, state, was_terminal = last
+            stale = order.filled_quantity < filled or (was_terminal and not terminal)
+            repeat = order.filled_quantity == filled and order.state.value == state
+            if stale or repeat:
+                self.dropped += 1
+                return False
+        self._progress[order.order_id] = (order.filled_quantity, order.state.value, terminal)
+        if len(self._progress) > self._max:
+            self._progress.popitem(last=False)
+        return True
 
 
 class AdapterBase:

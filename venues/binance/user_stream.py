@@ -5,8 +5,8 @@
 - Keepalive ``PUT`` every 30 minutes; ``-1125`` or ``listenKeyExpired`` force a reconnect.
 - A socket lost after it was up -> ``sink.stream_gap(name, reason)`` (updates may be missed).
 - Events are peeked by ``e`` and dispatched through a table; ``ORDER_TRADE_UPDATE`` becomes an
-  ``OrderReport`` for ``sink.order_update``. Duplicates (same order, exec type, trade, filled,
-  status) and stale replays (less filled than already seen, or open after terminal) are dropped.
+  ``OrderReport`` for ``sink.order_update``. Duplicates and stale replays are dropped by the
+  shared ``UpdateFilter`` (keyed by order, exec type, trade, filled, status).
 - An unparsable payload goes to ``sink.parse_error``; nothing here ever raises into the socket.
 """
 
@@ -15,9 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -25,12 +23,12 @@ import orjson
 from venues.base import VenueEventSink, VenueReadError
 from venues.binance.rest import BinanceRest
 from venues.binance.schemas.parse import ParseError, order_update_report
+from venues.common import UpdateFilter
 from venues.transport import WsConnection
 
 __all__ = ["UserStream"]
 
 log = logging.getLogger(__name__)
-_SEEN_MAX = 20_000
 
 
 class UserStream:
@@ -50,8 +48,7 @@ class UserStream:
         self._sink = sink
         self._unify = unify
         self._keepalive_seconds = keepalive_seconds
-        self._seen: OrderedDict[tuple[Any, ...], None] = OrderedDict()
-        self._progress: OrderedDict[str, tuple[Decimal, bool]] = OrderedDict()
+        self._filter = UpdateFilter()
         self._closing = False
         self._keepalive: asyncio.Task[None] | None = None
         self.conn = WsConnection(self._url, name=f"{name}:user-stream", on_message=self._on_message, on_down=self._down)
@@ -60,7 +57,6 @@ class UserStream:
             "listenKeyExpired": self._expired,
         }
         self.delivered = 0
-        self.dropped_duplicates = 0
 
     async def _url(self) -> str:
         key = await self._rest.user_stream_key("POST")
@@ -110,23 +106,14 @@ class UserStream:
     def _order_update(self, event: dict[str, Any]) -> None:
         report = order_update_report(event, venue=self._name, unify=self._unify)
         o = event["o"]
-        key = (o.get("i"), o.get("x"), o.get("t"), o.get("z"), o.get("X"))
-        if key in self._seen:
-            self.dropped_duplicates += 1
+        if not self._filter.admit((o.get("i"), o.get("x"), o.get("t"), o.get("z"), o.get("X")), report):
             return
-        self._seen[key] = None
-        if len(self._seen) > _SEEN_MAX:
-            self._seen.popitem(last=False)
-        last = self._progress.get(report.order_id)
-        terminal = report.state.is_terminal
-        if last is not None and (report.filled_quantity < last[0] or (last[1] and not terminal)):
-            self.dropped_duplicates += 1  # a stale replay arriving after newer state
-            return
-        self._progress[report.order_id] = (report.filled_quantity, terminal)
-        if len(self._progress) > _SEEN_MAX:
-            self._progress.popitem(last=False)
         self.delivered += 1
         self._sink.order_update(report)
+
+    @property
+    def dropped_duplicates(self) -> int:
+        return self._filter.dropped
 
     def _expired(self, event: dict[str, Any]) -> None:
         log.info("%s: listenKey expired; reconnecting with a new key", self._name)

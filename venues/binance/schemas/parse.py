@@ -9,11 +9,10 @@ unknown outcome / read error (REST, WS API), never a crash.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from typing import Any
 
 from gateway.model import OrderReport, OrderState, OrderType, Side, TradeReport
-from venues.common import to_decimal, to_int
+from venues.common import ParseError, dec_field, field, int_field, opt_dec_field, opt_int_field
 
 __all__ = ["STATUS", "ParseError", "order_report", "order_update_report", "trade_report"]
 
@@ -35,46 +34,6 @@ _SIDES = {"BUY": Side.BUY, "SELL": Side.SELL}
 Unify = Callable[[str], str]
 
 
-class ParseError(ValueError):
-    """A payload lacks a field or carries a value of the wrong shape."""
-
-
-def _get(payload: Mapping[str, Any], key: str) -> Any:
-    try:
-        value = payload[key]
-    except (KeyError, TypeError) as exc:
-        raise ParseError(f"missing field {key!r}") from exc
-    if value is None:
-        raise ParseError(f"field {key!r} is null")
-    return value
-
-
-def _dec(payload: Mapping[str, Any], key: str) -> Decimal:
-    try:
-        return to_decimal(_get(payload, key))
-    except ValueError as exc:
-        raise ParseError(f"field {key!r}: {exc}") from exc
-
-
-def _opt_dec(payload: Mapping[str, Any], key: str) -> Decimal | None:
-    """A decimal where Binance's "0" means "none" (price of a MARKET order, avgPrice before a fill)."""
-    if payload.get(key) in (None, ""):
-        return None
-    value = _dec(payload, key)
-    return value if value else None
-
-
-def _int(payload: Mapping[str, Any], key: str) -> int:
-    try:
-        return to_int(_get(payload, key))
-    except ValueError as exc:
-        raise ParseError(f"field {key!r}: {exc}") from exc
-
-
-def _opt_int(payload: Mapping[str, Any], key: str) -> int | None:
-    return None if payload.get(key) in (None, "") else _int(payload, key)
-
-
 def _state(raw: Any) -> OrderState:
     state = STATUS.get(raw) if isinstance(raw, str) else None
     if state is None:
@@ -86,49 +45,49 @@ def order_report(payload: Mapping[str, Any], *, venue: str, unify: Unify) -> Ord
     """An order object (REST order endpoints, WS API ``result``)."""
     if not isinstance(payload, Mapping):
         raise ParseError(f"order payload is a {type(payload).__name__}, not an object")
-    symbol = _get(payload, "symbol")
-    updated = _opt_int(payload, "updateTime")
+    symbol = field(payload, "symbol")
+    updated = opt_int_field(payload, "updateTime")
     return OrderReport(
         venue=venue,
         instrument=unify(str(symbol)),
-        order_id=str(_int(payload, "orderId")),
+        order_id=str(int_field(payload, "orderId")),
         client_order_id=payload.get("clientOrderId") or None,
         side=_SIDES.get(payload.get("side", "")),
         type=_TYPES.get(payload.get("origType") or payload.get("type", "")),
-        quantity=_dec(payload, "origQty"),
-        price=_opt_dec(payload, "price"),
-        state=_state(_get(payload, "status")),
-        filled_quantity=_dec(payload, "executedQty"),
-        average_price=_opt_dec(payload, "avgPrice"),
+        quantity=dec_field(payload, "origQty"),
+        price=opt_dec_field(payload, "price"),
+        state=_state(field(payload, "status")),
+        filled_quantity=dec_field(payload, "executedQty"),
+        average_price=opt_dec_field(payload, "avgPrice"),
         reduce_only=bool(payload.get("reduceOnly", False)),
-        created_at_ms=_opt_int(payload, "time"),
+        created_at_ms=opt_int_field(payload, "time"),
         updated_at_ms=updated,
     )
 
 
 def order_update_report(event: Mapping[str, Any], *, venue: str, unify: Unify) -> OrderReport:
     """An ``ORDER_TRADE_UPDATE`` event (§7), its ``o`` object carrying the order."""
-    o = _get(event, "o")
+    o = field(event, "o")
     if not isinstance(o, Mapping):
         raise ParseError("ORDER_TRADE_UPDATE 'o' is not an object")
     trade = o.get("x") == "TRADE"
-    trade_id = _opt_int(o, "t")
+    trade_id = opt_int_field(o, "t")
     return OrderReport(
         venue=venue,
-        instrument=unify(str(_get(o, "s"))),
-        order_id=str(_int(o, "i")),
+        instrument=unify(str(field(o, "s"))),
+        order_id=str(int_field(o, "i")),
         client_order_id=o.get("c") or None,
         side=_SIDES.get(o.get("S", "")),
         type=_TYPES.get(o.get("ot") or o.get("o", "")),
-        quantity=_dec(o, "q"),
-        price=_opt_dec(o, "p"),
-        state=_state(_get(o, "X")),
-        filled_quantity=_dec(o, "z"),
-        average_price=_opt_dec(o, "ap"),
+        quantity=dec_field(o, "q"),
+        price=opt_dec_field(o, "p"),
+        state=_state(field(o, "X")),
+        filled_quantity=dec_field(o, "z"),
+        average_price=opt_dec_field(o, "ap"),
         reduce_only=bool(o.get("R", False)),
-        updated_at_ms=_opt_int(o, "T") or _opt_int(event, "E"),
-        last_fill_quantity=_dec(o, "l") if trade else None,
-        last_fill_price=_dec(o, "L") if trade else None,
+        updated_at_ms=opt_int_field(o, "T") or opt_int_field(event, "E"),
+        last_fill_quantity=dec_field(o, "l") if trade else None,
+        last_fill_price=dec_field(o, "L") if trade else None,
         trade_id=str(trade_id) if trade and trade_id else None,
     )
 
@@ -139,11 +98,11 @@ def trade_report(payload: Mapping[str, Any], *, venue: str, unify: Unify) -> Tra
         raise ParseError(f"trade payload is a {type(payload).__name__}, not an object")
     return TradeReport(
         venue=venue,
-        instrument=unify(str(_get(payload, "symbol"))),
-        trade_id=str(_int(payload, "id")),
-        order_id=str(_int(payload, "orderId")),
+        instrument=unify(str(field(payload, "symbol"))),
+        trade_id=str(int_field(payload, "id")),
+        order_id=str(int_field(payload, "orderId")),
         side=_SIDES.get(payload.get("side", "")),
-        price=_dec(payload, "price"),
-        quantity=_dec(payload, "qty"),
-        time_ms=_int(payload, "time"),
+        price=dec_field(payload, "price"),
+        quantity=dec_field(payload, "qty"),
+        time_ms=int_field(payload, "time"),
     )
