@@ -28,7 +28,6 @@ def test_contract_imports() -> None:
     from venues.sim import Fault, SimExchange  # noqa: F401
 
 
-@pytest.mark.xfail(strict=True, reason="the Bybit adapter (issue 10) is not built yet", raises=ImportError)
 def test_contract_imports_bybit() -> None:
     from venues.bybit import BybitLinear  # noqa: F401
 

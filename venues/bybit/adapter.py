@@ -1,0 +1,364 @@
+"""``BybitLinear``: the Bybit v5 ``category=linear`` adapter (REST, trade WebSocket, private stream) on ``AdapterBase``.
+
+A create or cancel is only *acknowledged* by Bybit (``retCode 0`` + ``orderId``): the receipt
+is ACCEPTED without an order state, which arrives later on the private stream or a query.
+Writes are sent once and classified by ``codes.write_error``; reads raise ``VenueReadError``
+subclasses and page with ``cursor`` until the asked window is covered. Linear reads always
+name the ``symbol`` (the venue needs a symbol or settle coin).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
+
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from gateway.model import (
+    CancelRequest,
+    CommandOperation,
+    CommandReceipt,
+    OrderReport,
+    OrderRequest,
+    OrderType,
+    TimeInForce,
+    TradeReport,
+    Transport,
+)
+from venues.base import (
+    InvalidOrderError,
+    OutcomeUnknown,
+    VenueEventSink,
+    VenueReadError,
+    VenueUnreachable,
+    receipt_accepted,
+)
+from venues.bybit.filters import parse_instruments
+from venues.bybit.rest import BybitRest
+from venues.bybit.schemas.parse import FILL_EXEC_TYPES, ParseError, order_report, trade_report
+from venues.bybit.user_stream import PrivateStream
+from venues.bybit.ws_api import BybitTradeWs
+from venues.common import AdapterBase, epoch_ms, fmt_decimal, to_decimal
+from venues.transport import HttpKind
+
+__all__ = ["BybitLinear"]
+
+CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
+_TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK", TimeInForce.POST_ONLY: "PostOnly"}
+WEEK_MS = 7 * 86_400_000
+ORDER_PAGE = 50  # realtime / history maximum
+EXECUTION_PAGE = 100
+MAX_PAGES = 200  # a runaway cursor is a read error, never a silently partial window
+
+
+class BybitLinear(AdapterBase):
+    """One Bybit unified account, linear contracts. ``BybitLinear(key, secret).name == "bybit"``."""
+
+    # History is documented to lag and its listing of open orders is not promised: the
+    # reconciler always reads open orders alongside it.
+    history_includes_open_orders = False
+
+    def __init__(
+        self,
+        api_key: str,
+        api_secret: str,
+        *,
+        rest_url: str = "https://api.bybit.com",
+        ws_api_url: str | None = "wss://stream.bybit.com/v5/trade",
+        stream_url: str | None = "wss://stream.bybit.com/v5/private",
+        request_timeout: float = 10.0,
+        recv_window_ms: int = 5000,
+        http: HttpKind = "aiohttp",
+        name: str = "bybit",
+        history_lag_seconds: float = 2.0,
+        connect_wait_seconds: float = 5.0,
+    ):
+        super().__init__(
+            name=name,
+            api_key=api_key,
+            api_secret=api_secret,
+            rest_url=rest_url,
+            ws_api_url=ws_api_url,
+            stream_url=stream_url,
+            request_timeout=request_timeout,
+            recv_window_ms=recv_window_ms,
+            http=http,
+            history_lag_seconds=history_lag_seconds,
+        )
+        self._clock_offset_ms = 0
+        self._connect_wait = min(connect_wait_seconds, request_timeout)
+        self.rest = BybitRest(self._rest, self.rest_url, api_key, self._sign, recv_window_ms, self._rate, self._now_ms)
+        self.trade_ws: BybitTradeWs | None = None
+        self.private_stream: PrivateStream | None = None
+
+    def _now_ms(self) -> int:
+        return epoch_ms() + self._clock_offset_ms
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, sink: VenueEventSink) -> None:
+        """Load filters and marks (reads retried), then open the trade WS and the private stream (best effort)."""
+        self._sink = sink
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(VenueUnreachable),
+            stop=stop_after_attempt(3),
+            wait=wait_exponential_jitter(multiplier=0.2, max=2.0),
+            reraise=True,
+        ):
+            with attempt:
+                await self._load_markets()
+        if self.ws_api_url:
+            self.trade_ws = BybitTradeWs(
+                self.ws_api_url,
+                name=self.name,
+                api_key=self.api_key,
+                sign=self._sign,
+                recv_window_ms=self.recv_window_ms,
+                clock=self._now_ms,
+                on_down=self._trade_ws_down,
+            )
+        if self.stream_url:
+            self.private_stream = PrivateStream(
+                self.stream_url,
+                name=self.name,
+                api_key=self.api_key,
+                sign=self._sign,
+                clock=self._now_ms,
+                sink=sink,
+                unify=self.unified,
+            )
+        starts = []
+        if self.trade_ws is not None:
+            starts.append(self.trade_ws.start(self._connect_wait))
+        if self.private_stream is not None:
+            starts.append(self.private_stream.start(self._connect_wait))
+        await asyncio.gather(*starts)
+
+    def _trade_ws_down(self, reason: str) -> None:
+        if self._sink is not None and reason != "closed":
+            self._sink.stream_gap(self.name, f"trade WebSocket {reason}")
+
+    async def _load_markets(self) -> None:
+        t0 = epoch_ms()
+        server = await self.rest.read("/v5/market/time", "", signed=False)
+        t1 = epoch_ms()
+        if isinstance(server, dict) and server.get("timeNano"):
+            offset = int(str(server["timeNano"])) // 1_000_000 - (t0 + t1) // 2
+            self._clock_offset_ms = offset if abs(offset) > 250 else 0
+        cursor = ""
+        for _ in range(MAX_PAGES):
+            query = "category=linear&limit=1000" + (f"&cursor={quote(cursor, safe='')}" if cursor else "")
+            page = await self.rest.read("/v5/market/instruments-info", query, signed=False)
+            items = page.get("list") if isinstance(page, dict) else None
+            if not isinstance(items, list):
+                raise VenueReadError("GET /v5/market/instruments-info: result has no list")
+            for filters in parse_instruments(self.name, items):
+                self._set_filters(filters)
+            cursor = str(page.get("nextPageCursor") or "")
+            if not cursor or not items:
+                break
+        tickers = await self.rest.read("/v5/market/tickers", "category=linear", signed=False)
+        for item in tickers.get("list", []) if isinstance(tickers, dict) else []:
+            symbol = item.get("symbol") if isinstance(item, dict) else None
+            if symbol in self._native_to_unified:
+                try:
+                    self._marks[self._native_to_unified[symbol]] = to_decimal(item["markPrice"])
+                except (KeyError, ValueError):
+                    continue
+
+    async def _close_streams(self) -> None:
+        if self.private_stream is not None:
+            await self.private_stream.close()
+        if self.trade_ws is not None:
+            await self.trade_ws.close()
+
+    def _ws_up(self) -> bool:
+        return self.trade_ws is not None and self.trade_ws.is_up
+
+    def _check_client_order_id(self, client_order_id: str) -> None:
+        if not CLIENT_ID_RE.match(client_order_id):
+            raise InvalidOrderError(
+                "client_order_id",
+                f"{client_order_id!r} must be 1-36 letters, digits, '-' or '_' (Bybit orderLinkId)",
+                venue=self.name,
+            )
+
+    # ------------------------------------------------------------------ writes
+
+    def _order_params(self, request: OrderRequest) -> dict[str, Any]:
+        assert request.client_order_id is not None
+        self._check_client_order_id(request.client_order_id)
+        params: dict[str, Any] = {
+            "category": "linear",
+            "symbol": self.native(request.instrument),
+            "side": "Buy" if request.side.value == "BUY" else "Sell",
+        }
+        if request.type is OrderType.LIMIT:
+            assert request.price is not None
+            params["orderType"] = "Limit"
+            params["qty"] = fmt_decimal(request.quantity)
+            params["price"] = fmt_decimal(request.price)
+            params["timeInForce"] = _TIF[request.time_in_force]
+        else:
+            params["orderType"] = "Market"
+            params["qty"] = fmt_decimal(request.quantity)
+        if request.reduce_only:
+            params["reduceOnly"] = True
+        params["orderLinkId"] = request.client_order_id
+        return params
+
+    def _cancel_params(self, request: CancelRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {"category": "linear", "symbol": self.native(request.instrument)}
+        if request.order_id is not None:
+            params["orderId"] = request.order_id
+        else:
+            assert request.client_order_id is not None
+            params["orderLinkId"] = request.client_order_id
+        return params
+
+    def _acked(
+        self,
+        request: OrderRequest | CancelRequest,
+        ack: dict[str, Any],
+        operation: CommandOperation,
+        transport: Transport,
+        sent_at: datetime,
+        request_id: str | None,
+    ) -> CommandReceipt:
+        order_id = ack.get("orderId")
+        if not isinstance(order_id, str | int) or order_id == "":
+            raise OutcomeUnknown(f"{operation.value}: ack without an orderId")
+        return receipt_accepted(
+            request,
+            operation=operation,
+            order_id=str(order_id),
+            client_order_id=ack.get("orderLinkId") or request.client_order_id,
+            request_id=request_id,
+            transport=transport,
+            sent_at=sent_at,
+            message="acknowledged; order state follows on the private stream",
+        )
+
+    async def _submit_rest(self, request: OrderRequest, sent_at: Any) -> CommandReceipt:
+        """POST /v5/order/create (§4 OC): an acknowledgement only."""
+        ack = await self.rest.write("/v5/order/create", self._order_params(request))
+        return self._acked(request, ack, CommandOperation.CREATE_ORDER, Transport.REST, sent_at, None)
+
+    async def _submit_ws(self, request: OrderRequest, sent_at: Any) -> CommandReceipt:
+        """Trade WS ``order.create`` (§5)."""
+        assert self.trade_ws is not None
+        ack = await self.trade_ws.call("order.create", self._order_params(request), self.request_timeout)
+        return self._acked(request, ack, CommandOperation.CREATE_ORDER, Transport.WEBSOCKET, sent_at, None)
+
+    async def _cancel_rest(self, request: CancelRequest, request_id: str, sent_at: Any) -> CommandReceipt:
+        """POST /v5/order/cancel (§4 OX): accepted asynchronously."""
+        ack = await self.rest.write("/v5/order/cancel", self._cancel_params(request))
+        return self._acked(request, ack, CommandOperation.CANCEL_ORDER, Transport.REST, sent_at, request_id)
+
+    async def _cancel_ws(self, request: CancelRequest, request_id: str, sent_at: Any) -> CommandReceipt:
+        """Trade WS ``order.cancel`` (§5)."""
+        assert self.trade_ws is not None
+        ack = await self.trade_ws.call("order.cancel", self._cancel_params(request), self.request_timeout)
+        return self._acked(request, ack, CommandOperation.CANCEL_ORDER, Transport.WEBSOCKET, sent_at, request_id)
+
+    # ------------------------------------------------------------------ reads
+
+    def _orders(self, items: list[Any], what: str) -> list[OrderReport]:
+        try:
+            return [order_report(item, venue=self.name, unify=self.unified) for item in items]
+        except ParseError as exc:
+            raise VenueReadError(f"{what}: {exc}") from exc
+
+    async def _pages(self, path: str, query: str, page_size: int) -> list[Any]:
+        """Every item of a cursor-paged list read; raises rather than return a partial list."""
+        out: list[Any] = []
+        cursor = ""
+        for _ in range(MAX_PAGES):
+            await self._before_read(1)
+            q = f"{query}&limit={page_size}" + (f"&cursor={quote(cursor, safe='')}" if cursor else "")
+            page = await self.rest.read(path, q)
+            items = page.get("list") if isinstance(page, dict) else None
+            if not isinstance(items, list):
+                raise VenueReadError(f"GET {path}: result has no list")
+            out.extend(items)
+            cursor = str(page.get("nextPageCursor") or "")
+            if not cursor or not items:
+                return out
+        raise VenueReadError(f"GET {path}: more than {MAX_PAGES} pages; window not covered")
+
+    def _ident(self, client_order_id: str | None, order_id: str | None) -> str:
+        if order_id is not None:
+            return f"orderId={quote(order_id, safe='')}"
+        assert client_order_id is not None
+        return f"orderLinkId={quote(client_order_id, safe='')}"
+
+    async def query_order(
+        self, instrument: str, *, client_order_id: str | None = None, order_id: str | None = None
+    ) -> OrderReport | None:
+        """realtime by id (open + recent closed), then history by id (§9); None when neither shows it."""
+        if order_id is None and client_order_id is None:
+            raise ValueError("query_order needs client_order_id or order_id")
+        base = f"category=linear&symbol={self.native(instrument)}&{self._ident(client_order_id, order_id)}"
+        for path in ("/v5/order/realtime", "/v5/order/history"):
+            await self._before_read(1)
+            page = await self.rest.read(path, base)
+            items = page.get("list") if isinstance(page, dict) else None
+            if not isinstance(items, list):
+                raise VenueReadError(f"GET {path}: result has no list")
+            found = self._orders(items, f"GET {path}")
+            if found:
+                return found[0]
+        return None
+
+    async def open_orders(self, instrument: str) -> list[OrderReport]:
+        """GET /v5/order/realtime (open only), every page."""
+        items = await self._pages(
+            "/v5/order/realtime", f"category=linear&symbol={self.native(instrument)}&openOnly=0", ORDER_PAGE
+        )
+        return [o for o in self._orders(items, "GET /v5/order/realtime") if o.state.is_open]
+
+    async def _windowed(self, path: str, instrument: str, start_ms: int, end_ms: int, page_size: int) -> list[Any]:
+        """Cover [start, end] in windows of at most 7 days (the venue's bound), each paged by cursor."""
+        symbol = self.native(instrument)
+        out: list[Any] = []
+        lo = start_ms
+        while lo <= end_ms:
+            hi = min(end_ms, lo + WEEK_MS - 1)
+            out.extend(
+                await self._pages(path, f"category=linear&symbol={symbol}&startTime={lo}&endTime={hi}", page_size)
+            )
+            lo = hi + 1
+        return out
+
+    async def order_history(self, instrument: str, start_ms: int, end_ms: int) -> list[OrderReport]:
+        """GET /v5/order/history over [start_ms, end_ms]; lags, so the reconciler also reads open orders."""
+        items = await self._windowed("/v5/order/history", instrument, start_ms, end_ms, ORDER_PAGE)
+        seen: dict[str, OrderReport] = {}
+        for report in self._orders(items, "GET /v5/order/history"):
+            seen[report.order_id] = report
+        return list(seen.values())
+
+    async def trades(self, instrument: str, start_ms: int, end_ms: int) -> list[TradeReport]:
+        """GET /v5/execution/list over [start_ms, end_ms]: fills only, deduplicated by execId."""
+        items = await self._windowed("/v5/execution/list", instrument, start_ms, end_ms, EXECUTION_PAGE)
+        try:
+            reports = {
+                t.trade_id: t
+                for t in (
+                    trade_report(i, venue=self.name, unify=self.unified)
+                    for i in items
+                    if isinstance(i, dict) and i.get("execType", "Trade") in FILL_EXEC_TYPES
+                )
+            }
+        except ParseError as exc:
+            raise VenueReadError(f"GET /v5/execution/list: {exc}") from exc
+        return list(reports.values())
+
+    def mark(self, instrument: str, price: Decimal) -> None:
+        """Update the reference price used for MARKET notional checks."""
+        self._marks[instrument] = price
+
