@@ -48,6 +48,7 @@ from reconcile import ReconcilePolicy
 from risk import PortfolioGate, RiskLimits
 from venues.base import Venue
 from venues.binance import BinanceUsdm
+from venues.bybit import BybitLinear
 from venues.sim import Fault, FaultCampaign, FaultKind, SimExchange
 
 __all__ = ["add_arguments", "run"]
@@ -356,22 +357,17 @@ class Demo:
                 recv_window_ms=2000,
             )
         ]
-        try:
-            from venues.bybit import BybitLinear  # type: ignore[attr-defined]
-        except ImportError:
-            self.console.print("[yellow]note[/]: the Bybit adapter is not in this build; the demo trades Binance only")
-        else:
-            venues.append(
-                BybitLinear(
-                    sim.api_key,
-                    sim.api_secret,
-                    rest_url=sim.bybit.rest_url,
-                    ws_api_url=sim.bybit.ws_api_url,
-                    stream_url=sim.bybit.stream_url,
-                    request_timeout=1.0,
-                    recv_window_ms=2000,
-                )
+        venues.append(
+            BybitLinear(
+                sim.api_key,
+                sim.api_secret,
+                rest_url=sim.bybit.rest_url,
+                ws_api_url=sim.bybit.ws_api_url,
+                stream_url=sim.bybit.stream_url,
+                request_timeout=1.0,
+                recv_window_ms=2000,
             )
+        )
         return venues
 
     async def _script(self, gw: Gateway, live: Live | None) -> None:

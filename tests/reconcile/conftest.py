@@ -23,6 +23,7 @@ from gateway.model import (
 )
 from gateway.ports import PendingCommand
 from venues.binance import BinanceUsdm
+from venues.bybit import BybitLinear
 from venues.sim import SimExchange
 
 
@@ -103,3 +104,18 @@ def pending(
         recv_window_ms=recv_window_ms,
         request=request,
     )
+
+
+def bybit(sim: SimExchange, **kw: Any) -> BybitLinear:
+    params: dict[str, Any] = dict(
+        rest_url=sim.bybit.rest_url,
+        ws_api_url=sim.bybit.ws_api_url,
+        stream_url=sim.bybit.stream_url,
+        request_timeout=0.5,
+        recv_window_ms=1000,
+    )
+    params.update(kw)
+    return BybitLinear(sim.api_key, sim.api_secret, **params)
+
+
+VENUES = {"binance": binance, "bybit": bybit}

@@ -361,4 +361,3 @@ class BybitLinear(AdapterBase):
     def mark(self, instrument: str, price: Decimal) -> None:
         """Update the reference price used for MARKET notional checks."""
         self._marks[instrument] = price
-

@@ -75,7 +75,7 @@ class PrivateStream:
             ok=lambda a: a.get("success") is True,
             frame_id={"req_id": "auth"},
         )
-        await ws.send(orjson.dumps({"req_id": "subscribe", "op": "subscribe", "args": list(TOPICS)}))
+        await ws.send(orjson.dumps({"req_id": "subscribe", "op": "subscribe", "args": list(TOPICS)}).decode())
         while True:
             with contextlib.suppress(orjson.JSONDecodeError):
                 answer = orjson.loads(await ws.recv())

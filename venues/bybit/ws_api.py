@@ -51,7 +51,8 @@ async def authenticate(
 ) -> None:
     """Send ``op: auth`` and read frames until its answer; raise ``AuthFailed`` unless ``ok(answer)``."""
     expires = clock() + AUTH_TTL_MS
-    await ws.send(orjson.dumps({**frame_id, "op": "auth", "args": [api_key, expires, sign(ws_auth_payload(expires))]}))
+    auth = {**frame_id, "op": "auth", "args": [api_key, expires, sign(ws_auth_payload(expires))]}
+    await ws.send(orjson.dumps(auth).decode())  # a text frame: the venue ignores binary ones
     while True:
         raw = await ws.recv()
         with contextlib.suppress(orjson.JSONDecodeError):
@@ -113,7 +114,7 @@ class BybitTradeWs:
                 "op": op,
                 "args": [args],
             }
-        )
+        ).decode()
         answer = await self.rpc.call(rid, frame, timeout)
         try:
             code, msg, data = envelope(answer)

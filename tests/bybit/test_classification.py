@@ -1,0 +1,276 @@
+"""Every Bybit outcome-classification row (venues/README.md, bybit-v5.md §8), with respx and against the simulator."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import pytest_asyncio
+import respx
+
+from gateway.model import CancelRequest, CommandStatus, Transport
+from tests.bybit.conftest import RecordingSink, fixture_entries, make_venue, order
+from venues.base import InstrumentFilters, VenueRateLimited, VenueReadError, VenueUnreachable
+from venues.bybit import BybitLinear
+from venues.sim import Fault, SimExchange
+from venues.sim.faults import FaultKind
+
+BASE = "https://bybit.test"
+J = orjson.dumps
+UNKNOWN, REJECTED, ACCEPTED = CommandStatus.UNKNOWN_EXECUTION, CommandStatus.REJECTED, CommandStatus.ACCEPTED
+
+
+def env(code: int, msg: str = "", result: Any = None) -> bytes:
+    return J({"retCode": code, "retMsg": msg, "result": result or {}, "retExtInfo": {}, "time": 1})
+
+
+ACK = env(0, "OK", {"orderId": "1321003749386327552", "orderLinkId": "cid-1"})
+
+
+@pytest_asyncio.fixture
+async def mocked() -> AsyncIterator[tuple[BybitLinear, respx.MockRouter]]:
+    instruments = fixture_entries()["bybit-naut-M8"]["response"]
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        router.get("/v5/market/time").respond(content=env(0, "OK", {"timeSecond": "0", "timeNano": "0"}))
+        router.get("/v5/market/instruments-info").respond(json=instruments)
+        router.get("/v5/market/tickers").respond(
+            content=env(0, "OK", {"list": [{"symbol": "BTCUSDT", "markPrice": "50000"}]})
+        )
+        venue = BybitLinear("key", "secret", rest_url=BASE, ws_api_url=None, stream_url=None, http="httpx")
+        await venue.start(RecordingSink())
+        yield venue, router
+        await venue.close()
+
+
+# (row id, respx response or exception, status, safe_to_resubmit, retriable)
+ROWS: list[tuple[str, Any, CommandStatus, bool, bool]] = [
+    ("connect refused", httpx.ConnectError("refused"), REJECTED, True, False),
+    ("10001 parameter", httpx.Response(200, content=env(10001, "params error")), REJECTED, True, False),
+    ("10002 recv window", httpx.Response(200, content=env(10002, "time")), REJECTED, True, False),
+    ("10003 api key", httpx.Response(200, content=env(10003, "key")), REJECTED, True, False),
+    ("10004 sign", httpx.Response(200, content=env(10004, "error sign")), REJECTED, True, False),
+    ("110007 balance", httpx.Response(200, content=env(110007, "ab not enough")), REJECTED, True, False),
+    ("110094 notional", httpx.Response(200, content=env(110094, "notional")), REJECTED, True, False),
+    ("110017 reduce-only", httpx.Response(200, content=env(110017, "truncated")), REJECTED, True, False),
+    ("401 no envelope", httpx.Response(401, content=b"Unauthorized"), REJECTED, True, False),
+    ("10006 rate limit", httpx.Response(200, content=env(10006, "Too many visits!")), REJECTED, True, True),
+    ("429", httpx.Response(429, content=b"Too Many Requests"), REJECTED, True, True),
+    ("403 too frequent", httpx.Response(403, content=b"access too frequent"), REJECTED, True, True),
+    ("read timeout", httpx.ReadTimeout("slow"), UNKNOWN, False, True),
+    ("reset", httpx.RemoteProtocolError("reset"), UNKNOWN, False, True),
+    ("502 html", httpx.Response(502, content=b"<html>502 Bad Gateway</html>"), UNKNOWN, False, True),
+    ("503", httpx.Response(503, content=b"Service Unavailable"), UNKNOWN, False, True),
+    ("504 unknown error", httpx.Response(504, content=b"Request occur unknown error."), UNKNOWN, False, True),
+    ("10000 server timeout", httpx.Response(200, content=env(10000, "Server Timeout")), UNKNOWN, False, True),
+    ("10016 server error", httpx.Response(200, content=env(10016, "Server error")), UNKNOWN, False, True),
+    ("5xx with envelope", httpx.Response(502, content=env(10001, "params")), UNKNOWN, False, True),
+    ("unparsable 200", httpx.Response(200, content=ACK[:30]), UNKNOWN, False, True),
+    ("retCode 0 without orderId", httpx.Response(200, content=env(0, "OK", {})), UNKNOWN, False, True),
+    ("110072 duplicate", httpx.Response(200, content=env(110072, "OrderLinkedID is duplicate")), UNKNOWN, False, True),
+    ("unrecognised code", httpx.Response(200, content=env(177777, "?")), UNKNOWN, False, True),
+    ("accepted", httpx.Response(200, content=ACK), ACCEPTED, False, False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("row", "answer", "status", "safe", "retriable"), ROWS, ids=[r[0] for r in ROWS])
+async def test_submit_classification_respx(
+    mocked: tuple[BybitLinear, respx.MockRouter],
+    row: str,
+    answer: Any,
+    status: CommandStatus,
+    safe: bool,
+    retriable: bool,
+) -> None:
+    venue, router = mocked
+    route = router.post("/v5/order/create")
+    if isinstance(answer, Exception):
+        route.side_effect = answer
+    else:
+        route.return_value = answer
+    receipt = await venue.submit(order())
+    assert (receipt.status, receipt.safe_to_resubmit, receipt.retriable) == (status, safe, retriable), receipt
+    assert route.call_count == 1  # writes are never retried
+    sent = route.calls[0].request
+    assert sent.headers["X-BAPI-API-KEY"] == "key" and len(sent.headers["X-BAPI-SIGN"]) == 64
+    if row == "accepted":
+        assert receipt.order_id == "1321003749386327552"
+        assert receipt.order_state is None  # an ack proves acceptance, not state
+    if row == "403 too frequent":
+        assert receipt.retry_after == 600.0
+
+
+async def test_rate_limit_wait_comes_from_the_reset_header(mocked: tuple[BybitLinear, respx.MockRouter]) -> None:
+    venue, router = mocked
+    reset = str(int(time.time() * 1000) + 4000)
+    router.post("/v5/order/create").respond(
+        200, headers={"X-Bapi-Limit-Status": "0", "X-Bapi-Limit-Reset-Timestamp": reset}, content=env(10006, "x")
+    )
+    receipt = await venue.submit(order())
+    assert receipt.status is REJECTED and receipt.retriable
+    assert receipt.retry_after is not None and 3.0 < receipt.retry_after <= 4.0
+
+
+@pytest.mark.parametrize("code", [110001, 110008, 110010])
+async def test_cancel_of_an_order_that_is_not_open_is_rejected(
+    mocked: tuple[BybitLinear, respx.MockRouter], code: int
+) -> None:
+    venue, router = mocked
+    router.post("/v5/order/cancel").respond(200, content=env(code, "order not exists or too late to cancel"))
+    receipt = await venue.cancel(
+        CancelRequest(venue="bybit", instrument="BTC/USDT:USDT", client_order_id="x", transport=Transport.REST), "r1"
+    )
+    assert (receipt.status, receipt.native_code) == (REJECTED, str(code))
+
+
+async def test_secret_never_in_repr_logs_or_receipts(
+    mocked: tuple[BybitLinear, respx.MockRouter], caplog: pytest.LogCaptureFixture
+) -> None:
+    venue, router = mocked
+    caplog.set_level("DEBUG")
+    router.post("/v5/order/create").respond(200, content=env(10004, "error sign"))
+    receipt = await venue.submit(order())
+    for text in (repr(venue), str(venue), receipt.model_dump_json(), receipt.message, caplog.text):
+        assert "secret" not in text
+
+
+async def test_bad_client_order_id_is_refused_before_sending(mocked: tuple[BybitLinear, respx.MockRouter]) -> None:
+    venue, router = mocked
+    route = router.post("/v5/order/create")
+    with pytest.raises(ValueError, match="client_order_id"):
+        venue.validate(order("has:colon"))
+    with pytest.raises(ValueError, match="client_order_id"):
+        await venue.submit(order("has.dot"))
+    assert route.call_count == 0
+
+
+async def test_connection_refused_is_safe_to_resubmit() -> None:
+    venue = BybitLinear("k", "s", rest_url="http://127.0.0.1:9", ws_api_url=None, stream_url=None)
+    venue._set_filters(
+        InstrumentFilters("bybit", "BTC/USDT:USDT", "BTCUSDT", Decimal("0.1"), Decimal("0.001"),
+                          Decimal("0.001"), Decimal("1000"), Decimal("5"))
+    )  # fmt: skip
+    try:
+        receipt = await venue.submit(order())
+        assert (receipt.status, receipt.safe_to_resubmit) == (REJECTED, True)
+    finally:
+        await venue.close()
+
+
+# --------------------------------------------------------------------------- reads never decide outcomes
+
+READ_ROWS: list[tuple[str, Any, type[Exception]]] = [
+    ("refused", httpx.ConnectError("refused"), VenueUnreachable),
+    ("timeout", httpx.ReadTimeout("slow"), VenueUnreachable),
+    ("502", httpx.Response(502, content=b"<html>bad gateway</html>"), VenueUnreachable),
+    ("10016", httpx.Response(200, content=env(10016, "Server error")), VenueUnreachable),
+    ("10006", httpx.Response(200, content=env(10006, "Too many visits!")), VenueRateLimited),
+    ("429", httpx.Response(429, content=b"slow down"), VenueRateLimited),
+    ("10001", httpx.Response(200, content=env(10001, "params")), VenueReadError),
+    ("unparsable", httpx.Response(200, content=b'{"retCode":0,'), VenueReadError),
+    ("no list", httpx.Response(200, content=env(0, "OK", {"nextPageCursor": ""})), VenueReadError),
+]
+
+
+@pytest.mark.parametrize(("row", "answer", "error"), READ_ROWS, ids=[r[0] for r in READ_ROWS])
+async def test_read_failures_raise_read_errors(
+    mocked: tuple[BybitLinear, respx.MockRouter], row: str, answer: Any, error: type[Exception]
+) -> None:
+    venue, router = mocked
+    route = router.get("/v5/order/realtime")
+    if isinstance(answer, Exception):
+        route.side_effect = answer
+    else:
+        route.return_value = answer
+    with pytest.raises(error):
+        await venue.open_orders("BTC/USDT:USDT")
+
+
+async def test_history_pages_by_cursor_and_reads_need_a_symbol(mocked: tuple[BybitLinear, respx.MockRouter]) -> None:
+    venue, router = mocked
+    item = fixture_entries()["bybit-naut-M5"]["response"]["result"]["list"][0] | {"symbol": "BTCUSDT"}
+    pages = [
+        env(0, "OK", {"list": [item | {"orderId": "a"}], "nextPageCursor": "p2%3Ax"}),
+        env(0, "OK", {"list": [item | {"orderId": "b"}], "nextPageCursor": ""}),
+    ]
+    route = router.get("/v5/order/history").mock(side_effect=[httpx.Response(200, content=p) for p in pages])
+    found = await venue.order_history("BTC/USDT:USDT", 0, 1000)
+    assert sorted(o.order_id for o in found) == ["a", "b"]
+    first, second = (c.request.url.params for c in route.calls)
+    assert first["symbol"] == "BTCUSDT" and first["category"] == "linear" and "cursor" not in first
+    assert second["cursor"] == "p2%3Ax"  # the opaque cursor goes back exactly as given
+
+
+async def test_query_falls_back_to_history_then_none(mocked: tuple[BybitLinear, respx.MockRouter]) -> None:
+    venue, router = mocked
+    empty = httpx.Response(200, content=env(0, "OK", {"list": [], "nextPageCursor": ""}))
+    router.get("/v5/order/realtime").mock(return_value=empty)
+    history = router.get("/v5/order/history").mock(return_value=empty)
+    assert await venue.query_order("BTC/USDT:USDT", client_order_id="gone-1") is None
+    assert history.call_count == 1 and history.calls[0].request.url.params["orderLinkId"] == "gone-1"
+
+
+# --------------------------------------------------------------------------- the same rows against the simulator
+
+SIM_ROWS: list[tuple[Fault, CommandStatus, bool]] = [
+    (Fault(FaultKind.ACCEPT_THEN_TIMEOUT, delay_seconds=2.0), UNKNOWN, True),
+    (Fault(FaultKind.ACCEPT_THEN_RESET), UNKNOWN, True),
+    (Fault(FaultKind.ACCEPT_THEN_5XX), UNKNOWN, True),
+    (Fault(FaultKind.ACCEPT_THEN_5XX, status=504), UNKNOWN, True),
+    (Fault(FaultKind.REJECT_THEN_5XX), UNKNOWN, False),
+    (Fault(FaultKind.UNKNOWN_CODE, code=10000, executed=False), UNKNOWN, False),
+    (Fault(FaultKind.UNKNOWN_CODE, code=10016, executed=True), UNKNOWN, True),
+    (Fault(FaultKind.REJECT_CODE, code=110007), REJECTED, False),
+    (Fault(FaultKind.RATE_LIMIT), REJECTED, False),
+    (Fault(FaultKind.DELAYED_VISIBILITY, delay_seconds=0.5), ACCEPTED, True),
+    (Fault(FaultKind.MALFORMED_2XX), UNKNOWN, True),
+]
+
+
+@pytest.mark.parametrize("transport", [Transport.REST, Transport.WEBSOCKET])
+@pytest.mark.parametrize(
+    ("fault", "status", "executed"),
+    SIM_ROWS,
+    ids=[f.kind.value + str(f.status or f.code or "") for f, _, _ in SIM_ROWS],
+)
+async def test_submit_classification_sim(
+    sim: SimExchange, fault: Fault, status: CommandStatus, executed: bool, transport: Transport
+) -> None:
+    venue = make_venue(sim, request_timeout=1.0)
+    try:
+        await venue.start(RecordingSink())
+        assert venue.transport_for(transport) is transport
+        cid = f"c-{fault.kind.value[:10]}-{fault.code or fault.status or 0}-{transport.value[:2]}".replace("_", "")
+        sim.faults.add(Fault(**{**fault.__dict__, "venue": "bybit", "client_order_id": cid}))
+        receipt = await venue.submit(order(cid, transport))
+        assert receipt.status is status, receipt
+        assert len(sim.truth.attempts(cid)) == 1  # sent once
+        assert bool(sim.truth.orders_for(cid)) is executed
+    finally:
+        await venue.close()
+
+
+@pytest.mark.parametrize("executed", [True, False])
+async def test_ws_drop_after_frame_is_unknown(sim: SimExchange, executed: bool) -> None:
+    venue = make_venue(sim, request_timeout=1.0)
+    try:
+        await venue.start(RecordingSink())
+        cid = f"wsdrop-{executed}"
+        sim.faults.add(Fault(FaultKind.WS_DROP, venue="bybit", client_order_id=cid, executed=executed))
+        receipt = await venue.submit(order(cid, Transport.WEBSOCKET))
+        assert receipt.status is UNKNOWN
+        assert (sim.truth.order(cid) is not None) is executed
+    finally:
+        await venue.close()
+
+
+async def test_duplicate_order_link_id_is_evidence_on_the_sim(venue: BybitLinear, sim: SimExchange) -> None:
+    first = await venue.submit(order("dup-1"))
+    second = await venue.submit(order("dup-1", Transport.WEBSOCKET))
+    assert first.status is ACCEPTED
+    assert (second.status, second.native_code) == (UNKNOWN, "110072")
+    assert len(sim.truth.orders_for("dup-1")) == 1
