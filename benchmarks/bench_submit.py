@@ -279,7 +279,7 @@ def _venue(kind: str, info: dict[str, Any]) -> Venue:
     if kind == "binance":
         cls: Any = BinanceUsdm
     else:
-        from venues.bybit import BybitLinear  # type: ignore[attr-defined]
+        from venues.bybit import BybitLinear
 
         cls = BybitLinear
     return cls(  # type: ignore[no-any-return]

@@ -91,7 +91,8 @@ WEEK_MS = 7 * DAY_MS
 LINK_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 DECIMAL_RE = re.compile(r"^[0-9]{1,20}(\.[0-9]{1,20})?$")
 AUTO_LINK_PREFIX = "~auto-"  # internal client ids for creates without orderLinkId (never valid on the wire)
-HDR_KEY = "bybit_limit_headers"
+# Where a request's X-Bapi-Limit* headers wait for the answer (``web.RequestKey`` where aiohttp has it).
+HDR_KEY: Any = web.RequestKey("bybit_limit_headers", dict) if hasattr(web, "RequestKey") else "bybit_limit_headers"
 EXEC_NS = uuid.UUID("6f1c1f9e-3f8e-4a53-9d3c-6a1f1e0b7a10")
 
 Transport = Literal["rest", "ws"]
@@ -258,6 +259,11 @@ def link_id(order: SimOrder) -> str:
     """The ``orderLinkId`` shown for an order ("" for creates that sent none)."""
     cid = order.client_order_id
     return "" if cid.startswith(AUTO_LINK_PREFIX) else cid
+
+
+def _uid(account: str) -> int:
+    """A stable numeric user id for an account (execution message ids)."""
+    return int(hashlib.sha1(account.encode()).hexdigest()[:8], 16)
 
 
 def encode_cursor(offset: int) -> str:
@@ -511,7 +517,7 @@ class BybitDialect:
             "cumExecFee": _fmt_free(fees),
             "timeInForce": TIF_OUT[order.tif] if order.type == "LIMIT" else "IOC",
             "orderType": TYPE_OUT[order.type],
-            "stopOrderType": "UNKNOWN" if not stream else "",
+            "stopOrderType": "UNKNOWN",
             "orderIv": "",
             "triggerPrice": _fmt(Decimal(0), pp),
             "takeProfit": _fmt(Decimal(0), pp),
@@ -535,7 +541,6 @@ class BybitDialect:
             "cumFeeDetail": {self.engine.instruments[order.symbol].quote: _fmt_free(fees)} if fees else {},
         }
         if stream:
-            out["stopOrderType"] = "UNKNOWN"
             out.update(
                 {
                     "category": "linear",
@@ -932,7 +937,7 @@ class BybitDialect:
             if fill is not None:
                 messages.append(
                     {
-                        "id": f"{abs(hash(account)) % 10**9}_{order.symbol}_{fill.trade_id}",
+                        "id": f"{_uid(account)}_{order.symbol}_{fill.trade_id}",
                         "topic": "execution",
                         "creationTime": ts,
                         "data": [self.execution_json(order, fill, stream=True)],
