@@ -7,6 +7,8 @@ import hashlib
 import hmac
 import time
 from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -653,3 +655,49 @@ async def test_private_stream_out_of_order_fault(raw: Raw, sim: SimExchange) -> 
         assert [m["data"][0]["orderStatus"] for m in (first, second)] == ["Cancelled", "New"]
     finally:
         await ws.close()
+
+
+# --------------------------------------------------------------------------- shapes against recorded payloads
+
+_RECORDED = {
+    e["id"]: e["response"]
+    for e in orjson.loads((Path(__file__).resolve().parents[3] / "shared/fixtures/bybit_linear.json").read_bytes())[
+        "entries"
+    ]
+}
+# ccxt's recordings carry two keys that are not the venue's (a copied cursor, spot's marketUnit)
+# and stringify the integers the venue sends as numbers (types_note in the fixtures' readme).
+_NOT_VENUE_KEYS = {"nextPageCursor", "marketUnit"}
+_CCXT_STRINGIFIED = {"positionIdx", "triggerDirection", "smpGroup", "seq"}
+
+
+def same_shape(ours: dict[str, Any], entry_id: str) -> None:
+    recorded = _RECORDED[entry_id]["result"]
+    recorded = recorded["list"][0] if "list" in recorded else recorded
+    missing = set(recorded) - set(ours) - _NOT_VENUE_KEYS
+    assert not missing, f"{entry_id}: the simulator lacks {sorted(missing)}"
+    for key in set(recorded) & set(ours):
+        if recorded[key] is None or key in _CCXT_STRINGIFIED:
+            continue
+        assert type(ours[key]) is type(recorded[key]), (entry_id, key, ours[key], recorded[key])
+
+
+async def test_payloads_have_the_recorded_shapes(raw: Raw, sim: SimExchange) -> None:
+    ack = await raw.create("shape-1")
+    same_shape(ack["result"], "bybit-ccxt-Y1")
+    listed = await raw.realtime("orderLinkId=shape-1")
+    item = listed["result"]["list"][0]
+    for entry_id in ("bybit-naut-M5", "bybit-ccxt-Y2", "bybit-ccxt-Y3"):
+        same_shape(item, entry_id)
+    assert isinstance(item["positionIdx"], int) and isinstance(item["createdTime"], str)
+    sim.bybit.engine.fill(item["orderId"], Decimal("0.004"))
+    status, executions, _ = await raw.get("/v5/execution/list", "category=linear&symbol=BTCUSDT")
+    assert status == 200
+    fill = executions["result"]["list"][0]
+    same_shape(fill, "bybit-ccxt-Y6")
+    assert isinstance(fill["seq"], int) and isinstance(fill["execTime"], str)
+
+
+async def test_gateway_sim_fixture_serves_bybit(gateway_sim: SimExchange) -> None:
+    async with aiohttp.ClientSession() as s, s.get(f"{gateway_sim.bybit.rest_url}/v5/market/time") as r:
+        assert r.status == 200 and (await r.json())["retCode"] == 0
