@@ -9,9 +9,11 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
+import pytest
+
 from gateway.model import CancelRequest, CommandOperation, OrderState, ReconcileOutcome, ReconcileTrigger
 from reconcile import ReconcilePolicy, Reconciler
-from tests.reconcile.conftest import NullStream, RecordingSink, binance, pending, wait_until
+from tests.reconcile.conftest import VENUES, NullStream, RecordingSink, pending, wait_until
 from venues.sim import Fault, FaultKind, SimExchange
 
 INSTRUMENTS = {
@@ -22,21 +24,33 @@ INSTRUMENTS = {
 }
 
 
-def place(sim: SimExchange, cid: str, instrument: str = "BTC/USDT:USDT") -> str:
+# The venues' batch reads (open orders, history), as the simulator logs them.
+BATCH_PATHS = {
+    "binance": {"/fapi/v1/openOrders", "/fapi/v1/allOrders"},
+    "bybit": {"/v5/order/realtime", "/v5/order/history"},
+}
+
+
+@pytest.fixture(params=["binance", "bybit"])
+def name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def place(sim: SimExchange, cid: str, instrument: str = "BTC/USDT:USDT", venue: str = "binance") -> str:
     native, qty, price = INSTRUMENTS[instrument]
-    order = sim.binance.engine.place(
+    order = sim.venues[venue].engine.place(
         sim.api_key, symbol=native, side="BUY", type="LIMIT", qty=qty, price=price, client_order_id=cid
     )
     return order.order_id
 
 
-async def test_found_on_the_first_read_is_synchronized(sim: SimExchange) -> None:
-    venue = binance(sim, history_lag_seconds=0.0)
+async def test_found_on_the_first_read_is_synchronized(sim: SimExchange, name: str) -> None:
+    venue = VENUES[name](sim, history_lag_seconds=0.0)
     await venue.start(NullStream())
     sink = RecordingSink()
-    rec = Reconciler({"binance": venue}, ReconcilePolicy(grace_seconds=30, deadline_seconds=60), sink)
-    order_id = place(sim, "found-1")
-    rec.track(pending("found-1"), trigger=ReconcileTrigger.UNKNOWN_EXECUTION)
+    rec = Reconciler({name: venue}, ReconcilePolicy(grace_seconds=30, deadline_seconds=60), sink)
+    order_id = place(sim, "found-1", venue=name)
+    rec.track(pending("found-1", venue=name), trigger=ReconcileTrigger.UNKNOWN_EXECUTION)
     await rec.reconcile()
     assert sink.outcomes("found-1") == ["SYNCHRONIZED"]
     report = sink.completed[0]
@@ -46,12 +60,12 @@ async def test_found_on_the_first_read_is_synchronized(sim: SimExchange) -> None
     await venue.close()
 
 
-async def test_absence_needs_two_reads_and_the_grace_window(sim: SimExchange) -> None:
-    venue = binance(sim, history_lag_seconds=0.0, recv_window_ms=200)
+async def test_absence_needs_two_reads_and_the_grace_window(sim: SimExchange, name: str) -> None:
+    venue = VENUES[name](sim, history_lag_seconds=0.0, recv_window_ms=200)
     await venue.start(NullStream())
     sink = RecordingSink()
-    rec = Reconciler({"binance": venue}, ReconcilePolicy(grace_seconds=0.3, deadline_seconds=30), sink)
-    command = pending("never-1", recv_window_ms=200)
+    rec = Reconciler({name: venue}, ReconcilePolicy(grace_seconds=0.3, deadline_seconds=30), sink)
+    command = pending("never-1", recv_window_ms=200, venue=name)
     rec.track(command, ReconcileTrigger.UNKNOWN_EXECUTION)
     interim = await rec.reconcile()
     assert [r.outcome for r in interim] == [ReconcileOutcome.STILL_UNCERTAIN]
@@ -63,16 +77,16 @@ async def test_absence_needs_two_reads_and_the_grace_window(sim: SimExchange) ->
     await venue.close()
 
 
-async def test_delayed_visibility_within_grace_ends_synchronized_never_absent(sim: SimExchange) -> None:
-    venue = binance(sim, history_lag_seconds=0.0, recv_window_ms=200)
+async def test_delayed_visibility_within_grace_ends_synchronized_never_absent(sim: SimExchange, name: str) -> None:
+    venue = VENUES[name](sim, history_lag_seconds=0.0, recv_window_ms=200)
     await venue.start(NullStream())
     sink = RecordingSink()
     rec = Reconciler(
-        {"binance": venue}, ReconcilePolicy(grace_seconds=1.5, deadline_seconds=10, interval_seconds=0.05), sink
+        {name: venue}, ReconcilePolicy(grace_seconds=1.5, deadline_seconds=10, interval_seconds=0.05), sink
     )
-    place(sim, "late-1")
-    sim.binance.engine.hide_for(sim.truth.order("late-1"), 0.6)  # type: ignore[arg-type]
-    rec.track(pending("late-1", recv_window_ms=200), ReconcileTrigger.UNKNOWN_EXECUTION)
+    place(sim, "late-1", venue=name)
+    sim.venues[name].engine.hide_for(sim.truth.order("late-1"), 0.6)  # type: ignore[arg-type]
+    rec.track(pending("late-1", recv_window_ms=200, venue=name), ReconcileTrigger.UNKNOWN_EXECUTION)
     await rec.start()
     await wait_until(lambda: sink.completed, timeout=10)
     await rec.close()
@@ -80,18 +94,18 @@ async def test_delayed_visibility_within_grace_ends_synchronized_never_absent(si
     await venue.close()
 
 
-async def test_unreachable_reads_give_still_uncertain_then_proof(sim: SimExchange) -> None:
-    venue = binance(sim, history_lag_seconds=0.0, recv_window_ms=200)
+async def test_unreachable_reads_give_still_uncertain_then_proof(sim: SimExchange, name: str) -> None:
+    venue = VENUES[name](sim, history_lag_seconds=0.0, recv_window_ms=200)
     await venue.start(NullStream())
     sink = RecordingSink()
     rec = Reconciler(
-        {"binance": venue},
+        {name: venue},
         ReconcilePolicy(grace_seconds=0.2, deadline_seconds=0.5, interval_seconds=0.05, read_attempts=2),
         sink,
     )
-    place(sim, "dark-1")
-    sim.faults.add(Fault(FaultKind.REJECT_THEN_5XX, venue="binance", operation="query", times=100_000, status=503))
-    rec.track(pending("dark-1", recv_window_ms=200), ReconcileTrigger.UNKNOWN_EXECUTION)
+    place(sim, "dark-1", venue=name)
+    sim.faults.add(Fault(FaultKind.REJECT_THEN_5XX, venue=name, operation="query", times=100_000, status=503))
+    rec.track(pending("dark-1", recv_window_ms=200, venue=name), ReconcileTrigger.UNKNOWN_EXECUTION)
     await rec.start()
     await wait_until(lambda: sink.completed, timeout=10)
     first = sink.completed[0]
@@ -109,20 +123,20 @@ async def test_unreachable_reads_give_still_uncertain_then_proof(sim: SimExchang
     await venue.close()
 
 
-async def test_cancel_rules(sim: SimExchange) -> None:
-    venue = binance(sim, history_lag_seconds=0.0, recv_window_ms=200)
+async def test_cancel_rules(sim: SimExchange, name: str) -> None:
+    venue = VENUES[name](sim, history_lag_seconds=0.0, recv_window_ms=200)
     await venue.start(NullStream())
     sink = RecordingSink()
-    rec = Reconciler({"binance": venue}, ReconcilePolicy(grace_seconds=0.2, deadline_seconds=30), sink)
-    engine = sim.binance.engine
-    cancelled, resting, filled = (place(sim, cid) for cid in ("cx-a", "cx-b", "cx-c"))
+    rec = Reconciler({name: venue}, ReconcilePolicy(grace_seconds=0.2, deadline_seconds=30), sink)
+    engine = sim.venues[name].engine
+    cancelled, resting, filled = (place(sim, cid, venue=name) for cid in ("cx-a", "cx-b", "cx-c"))
     engine.cancel(sim.api_key, "BTCUSDT", order_id=cancelled)
     engine.fill(filled, Decimal("0.001"))
     for cid in ("cx-a", "cx-b", "cx-c"):
-        command = pending(cid, recv_window_ms=200)
+        command = pending(cid, recv_window_ms=200, venue=name)
         command.command_id = f"cancel-{cid}"
         command.operation = CommandOperation.CANCEL_ORDER
-        command.request = CancelRequest(venue="binance", instrument="BTC/USDT:USDT", client_order_id=cid)
+        command.request = CancelRequest(venue=name, instrument="BTC/USDT:USDT", client_order_id=cid)
         rec.track(command, ReconcileTrigger.UNKNOWN_EXECUTION)
     await rec.reconcile()
     assert sink.outcomes("cancel-cx-a") == ["SYNCHRONIZED"]  # target CANCELED: the cancel executed
@@ -135,47 +149,47 @@ async def test_cancel_rules(sim: SimExchange) -> None:
     await venue.close()
 
 
-async def test_batching_reads_grow_with_instruments_not_commands(sim: SimExchange) -> None:
-    venue = binance(sim, history_lag_seconds=0.0, request_timeout=5.0)
+async def test_batching_reads_grow_with_instruments_not_commands(sim: SimExchange, name: str) -> None:
+    venue = VENUES[name](sim, history_lag_seconds=0.0, request_timeout=5.0)
     await venue.start(NullStream())
     sink = RecordingSink()
-    rec = Reconciler({"binance": venue}, ReconcilePolicy(grace_seconds=0.0, deadline_seconds=30), sink)
+    rec = Reconciler({name: venue}, ReconcilePolicy(grace_seconds=0.0, deadline_seconds=30), sink)
     commands = []
     for i in range(200):
         instrument = list(INSTRUMENTS)[i % 4]
         cid = f"batch-{i}"
         if i % 2 == 0:
-            place(sim, cid, instrument)  # half landed, half never did
-        commands.append(pending(cid, instrument, recv_window_ms=1))
-    since = sim.binance.requests[-1].time_ms + 1 if sim.binance.requests else 0
+            place(sim, cid, instrument, venue=name)  # half landed, half never did
+        commands.append(pending(cid, instrument, recv_window_ms=1, venue=name))
+    since = sim.venues[name].requests[-1].time_ms + 1 if sim.venues[name].requests else 0
     for command in commands:
         rec.track(command, ReconcileTrigger.UNKNOWN_EXECUTION)
     for _ in range(2):
         await rec.reconcile()
-    reads = sim.binance.reads(since)
+    reads = sim.venues[name].reads(since)
     print(f"200 unknowns over 4 instruments settled with {len(reads)} venue reads")
     assert sorted(set(sink.outcomes(c.command_id)[0] for c in commands)) == ["ABSENT", "SYNCHRONIZED"]
-    landed = {c.command_id for c in commands if sim.truth.order(c.command_id) is not None}
+    landed = {c.command_id for c in commands if sim.truth.order(c.command_id, name) is not None}
     for report in sink.completed:
         assert (report.outcome is ReconcileOutcome.SYNCHRONIZED) == (report.command_id in landed)
     # two passes x four instruments x (open orders + history) = 16, nothing per command;
     # a read retried under load adds one read, never one per command.
     assert len(reads) <= 2 * 4 * 2 + 4
-    assert {r.path for r in reads} <= {"/fapi/v1/openOrders", "/fapi/v1/allOrders"}
+    assert {r.path for r in reads} <= BATCH_PATHS[name]
     await venue.close()
 
 
-async def test_an_order_seen_after_absent_raises_diverged(sim: SimExchange) -> None:
-    venue = binance(sim, history_lag_seconds=0.0)
+async def test_an_order_seen_after_absent_raises_diverged(sim: SimExchange, name: str) -> None:
+    venue = VENUES[name](sim, history_lag_seconds=0.0)
     await venue.start(NullStream())
     sink = RecordingSink()
-    rec = Reconciler({"binance": venue}, ReconcilePolicy(grace_seconds=0.0, deadline_seconds=30), sink)
-    rec.track(pending("ghost-1", recv_window_ms=1), ReconcileTrigger.UNKNOWN_EXECUTION)
+    rec = Reconciler({name: venue}, ReconcilePolicy(grace_seconds=0.0, deadline_seconds=30), sink)
+    rec.track(pending("ghost-1", recv_window_ms=1, venue=name), ReconcileTrigger.UNKNOWN_EXECUTION)
     for _ in range(2):
         await rec.reconcile()
     assert sink.outcomes("ghost-1") == ["ABSENT"]
     # The venue later shows the order after all: the stream's sighting must raise the alarm.
-    place(sim, "ghost-1")
+    place(sim, "ghost-1", venue=name)
     seen = await venue.query_order("BTC/USDT:USDT", client_order_id="ghost-1")
     assert seen is not None
     rec.observe(seen)
@@ -184,18 +198,16 @@ async def test_an_order_seen_after_absent_raises_diverged(sim: SimExchange) -> N
     await venue.close()
 
 
-async def test_a_reused_client_id_from_before_the_send_is_not_evidence(sim: SimExchange) -> None:
-    venue = binance(sim, history_lag_seconds=0.0)
+async def test_a_reused_client_id_from_before_the_send_is_not_evidence(sim: SimExchange, name: str) -> None:
+    venue = VENUES[name](sim, history_lag_seconds=0.0)
     await venue.start(NullStream())
     sink = RecordingSink()
-    rec = Reconciler(
-        {"binance": venue}, ReconcilePolicy(grace_seconds=0.0, deadline_seconds=30, skew_seconds=5.0), sink
-    )
+    rec = Reconciler({name: venue}, ReconcilePolicy(grace_seconds=0.0, deadline_seconds=30, skew_seconds=5.0), sink)
     # Binance lets a client id be reused once its order is closed: an old, cancelled order holds it.
-    old_id = place(sim, "reused-1")
-    sim.binance.engine.cancel(sim.api_key, "BTCUSDT", order_id=old_id)
-    sim.binance.engine.orders[old_id].created_ms -= 60_000  # created a minute before our send
-    rec.track(pending("reused-1", recv_window_ms=1), ReconcileTrigger.UNKNOWN_EXECUTION)
+    old_id = place(sim, "reused-1", venue=name)
+    sim.venues[name].engine.cancel(sim.api_key, "BTCUSDT", order_id=old_id)
+    sim.venues[name].engine.orders[old_id].created_ms -= 60_000  # created a minute before our send
+    rec.track(pending("reused-1", recv_window_ms=1, venue=name), ReconcileTrigger.UNKNOWN_EXECUTION)
     for _ in range(2):
         await rec.reconcile()
     # The old order is not ours: the new send never landed.
