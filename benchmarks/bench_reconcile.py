@@ -3,7 +3,11 @@
 Half the commands landed on the venue, half never did. The reconciler runs manual passes
 until every command is proven; the user stream is off, so every proof comes from reads.
 A regression means reads grow with commands instead of instruments (goal: ≤30 reads,
-≤150 weight for the whole set).
+≤150 weight for the whole set on Binance, whose history pages hold 1,000 orders).
+
+Bybit runs the same set: its lists page 50 orders at a time and its history omits open
+orders, so its read count follows the orders visible per instrument divided by 50, and
+the figure is reported beside Binance's rather than held to the same goal.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from gateway.model import (
 from gateway.ports import PendingCommand
 from reconcile import ReconcilePolicy, Reconciler
 from tests.reconcile.conftest import NullStream
+from venues.base import Venue
 from venues.binance import BinanceUsdm
+from venues.bybit import BybitLinear
 from venues.sim import SimExchange
 
 # Binance request weights (binance-usdm.md §4)
@@ -44,20 +50,28 @@ class _Sink:
 
 
 async def main(quick: bool = False) -> dict[str, Any]:
+    result = await _run("binance")
+    result["bybit"] = await _run("bybit")
+    return result
+
+
+async def _run(venue_name: str) -> dict[str, Any]:
     n_commands, n_instruments = 1000, 10
     async with SimExchange(seed=5) as sim:
-        symbols = list(sim.binance.engine.instruments.values())[:n_instruments]
-        venue = BinanceUsdm(
+        simvenue = sim.venues[venue_name]
+        symbols = list(simvenue.engine.instruments.values())[:n_instruments]
+        adapter = BinanceUsdm if venue_name == "binance" else BybitLinear
+        venue: Venue = adapter(
             sim.api_key,
             sim.api_secret,
-            rest_url=sim.binance.rest_url,
+            rest_url=simvenue.rest_url,
             ws_api_url=None,
             stream_url=None,
             history_lag_seconds=0.0,
         )
         await venue.start(NullStream())
         sink = _Sink()
-        reconciler = Reconciler({"binance": venue}, ReconcilePolicy(grace_seconds=0.0, deadline_seconds=60), sink)
+        reconciler = Reconciler({venue_name: venue}, ReconcilePolicy(grace_seconds=0.0, deadline_seconds=60), sink)
         commands = []
         for i in range(n_commands):
             inst = symbols[i % n_instruments]
@@ -68,11 +82,11 @@ async def main(quick: bool = False) -> dict[str, Any]:
             )
             cid = f"rb-{i}"
             if i % 2 == 0:
-                sim.binance.engine.place(
+                simvenue.engine.place(
                     sim.api_key, symbol=inst.symbol, side="BUY", type="LIMIT", qty=qty, price=price, client_order_id=cid
                 )
             request = OrderRequest(
-                venue="binance",
+                venue=venue_name,
                 instrument=inst.unified,
                 side=Side.BUY,
                 type=OrderType.LIMIT,
@@ -84,7 +98,7 @@ async def main(quick: bool = False) -> dict[str, Any]:
                 PendingCommand(
                     command_id=cid,
                     operation=CommandOperation.CREATE_ORDER,
-                    venue="binance",
+                    venue=venue_name,
                     instrument=inst.unified,
                     client_order_id=cid,
                     order_id=None,
@@ -102,7 +116,7 @@ async def main(quick: bool = False) -> dict[str, Any]:
             await reconciler.reconcile()
             passes += 1
         wall = time.perf_counter() - t0
-        reads = sim.binance.reads(int(since))
+        reads = simvenue.reads(int(since))
         await venue.close()
     landed = {c.command_id for c in commands if c.command_id.split("-")[1].isdigit() and int(c.command_id[3:]) % 2 == 0}
     wrong = sum((r.outcome.value == "SYNCHRONIZED") != (r.command_id in landed) for r in sink.reports)
@@ -111,11 +125,11 @@ async def main(quick: bool = False) -> dict[str, Any]:
         "instruments": n_instruments,
         "passes": passes,
         "venue_reads": len(reads),
-        "weight": sum(WEIGHTS.get(r.path, 1) for r in reads),
+        "weight": sum(WEIGHTS.get(r.path, 1) for r in reads) if venue_name == "binance" else len(reads),
         "wall_s": round(wall, 3),
         "settled": len(sink.reports),
         "wrong": wrong,
-        "goals": {"venue_reads": "<= 30", "weight": "<= 150"},
+        **({"goals": {"venue_reads": "<= 30", "weight": "<= 150"}} if venue_name == "binance" else {}),
     }
 
 
