@@ -75,12 +75,12 @@ class PortfolioGate:
                 )
             price = Decimal(0)
         sign = 1 if request.side is Side.BUY else -1
-        reduces = False
-        if request.reduce_only:
-            position = await self.ledger.position(request.venue, request.instrument)
-            reduces = position != 0 and (position > 0) != (sign > 0)
+        # Whether a reduce-only order really reduces is decided by the ledger, under its lock,
+        # from the position it holds at that moment.
         expired = await self.ledger.check_and_reserve(
-            ReservationRequest(cid, request.venue, request.instrument, sign, request.quantity, price, reduces),
+            ReservationRequest(
+                cid, request.venue, request.instrument, sign, request.quantity, price, reduce_only=request.reduce_only
+            ),
             self.limits,
             now=self._clock(),
             halted=self._halted,

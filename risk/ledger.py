@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Protocol
 
@@ -35,7 +35,10 @@ class ReservationRequest:
     sign: int  # +1 buy, -1 sell
     quantity: Decimal
     price: Decimal  # the limit price, or the reference price for MARKET
-    reduces: bool  # reduce-only and it reduces the current position: adds no exposure
+    reduce_only: bool = False
+    # Decided by the ledger under its lock from the position it holds: reduce-only and it
+    # reduces the current position, so it adds no exposure.
+    reduces: bool = False
 
     @property
     def notional(self) -> Decimal:
@@ -118,6 +121,9 @@ class InMemoryLedger:
     ) -> list[str]:
         async with self._lock:
             expired = self._expire(now)
+            if request.reduce_only:
+                position = self._positions.get((request.venue, request.instrument), ZERO)
+                request = replace(request, reduces=position != 0 and (position > 0) != (request.sign > 0))
             self._check(request, limits, now, halted)
             expires_at = now + limits.reservation_ttl_seconds
             self._reservations[request.command_id] = _Reservation(request, expires_at, request.notional)

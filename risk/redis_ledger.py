@@ -60,7 +60,14 @@ _CHECK = (
     _COMMON
     + """
 local cid, venue, key = ARGV[1], ARGV[2], ARGV[3]
-local sign, notional, qty, reduces = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7] == '1'
+local sign, notional, qty = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+-- a reduce-only order adds no exposure when it reduces the position held right now (atomic here)
+local reduces = false
+if ARGV[7] == '1' then
+  local held = num(redis.call('HGET', POS, key))
+  reduces = held ~= 0 and ((held > 0) ~= (sign > 0))
+end
+if reduces then notional = 0 end
 local now, ttl, halted = tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10]
 local cap_gross, cap_order, cap_pos = ARGV[11], ARGV[12], ARGV[13]
 local cap_conc, cap_open, cap_rate, cap_vrate = ARGV[14], ARGV[15], ARGV[16], ARGV[17]
@@ -226,9 +233,9 @@ class RedisLedger:
                 request.venue,
                 f"{request.venue}|{request.instrument}",
                 request.sign,
-                _up(request.notional, N_SCALE),
+                _up(request.price * request.quantity, N_SCALE),
                 _up(request.quantity, Q_SCALE),
-                "1" if request.reduces else "0",
+                "1" if request.reduce_only else "0",
                 repr(now),
                 repr(limits.reservation_ttl_seconds),
                 halted or "",
