@@ -35,8 +35,10 @@ Attempts
 An *attempt* is one ``recovery_scheduled`` -> ``recovery_completed`` pair: it starts when a
 command is tracked or re-triggered (RECONNECT, SEQUENCE_GAP, MANUAL on a command past its
 deadline) and ends with a verdict, or with STILL_UNCERTAIN at the command's deadline. Polls
-inside an attempt emit nothing. After STILL_UNCERTAIN the command stays tracked, polled more
-slowly; a later proof opens a new attempt (trigger PERIODIC) and completes it.
+inside an attempt emit nothing. After a complete miss inside the grace window, polls back off
+(doubling) and the next one lands when the window ends, when absence becomes provable.
+After STILL_UNCERTAIN the command stays tracked, polled more slowly; a later proof opens a
+new attempt (trigger PERIODIC) and completes it.
 ABSENT verdicts are remembered (bounded); if the order shows up later on the stream, a
 DIVERGED report is emitted and logged at ERROR.
 
@@ -101,6 +103,7 @@ class _Tracked:
     reads: int = 0
     queried: bool = False  # a query by id is worth one try; after a miss only batches re-read it
     uncertain_reported: bool = False
+    waits: int = 0  # passes spent inside the grace window after a complete miss (backs off)
     attempt_open: bool = True
     reason: str = "grace window not passed"
     errors: list[str] = field(default_factory=list)
@@ -382,7 +385,14 @@ class Reconciler:
         elif entry.misses and entry.complete_misses == 0:
             entry.reason = "not found by query; complete history not read yet"
         interval = self._policy.interval_seconds * (_SLOW_FACTOR if entry.uncertain_reported else 1.0)
-        entry.next_due = now + interval
+        grace_ends = entry.sent_s + entry.grace_s
+        if entry.complete_misses and now < grace_ends:
+            # Inside the grace window a read can only find a late order (the stream may tell us
+            # first): back off, but read again the moment absence becomes provable.
+            entry.waits += 1
+            entry.next_due = min(now + interval * 2 ** min(entry.waits, 6), grace_ends)
+        else:
+            entry.next_due = now + interval
         report = self._report(entry, ReconcileOutcome.STILL_UNCERTAIN, EvidenceSource.NONE, None, entry.reason)
         if now >= entry.deadline_s and entry.attempt_open:
             entry.uncertain_reported = True
