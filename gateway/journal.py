@@ -1,4 +1,4 @@
-"""Write-ahead command journal: one SQLite file, runs with manifests, crash recovery.
+"""Write-ahead command journal: one SQLite file (plus an intent log), runs with manifests, crash recovery.
 
 The promise: a command is in the journal before it leaves the process, or it was never
 sent; after any crash, every command that might have executed is found and reconciled.
@@ -9,8 +9,9 @@ Two tables. ``entries`` is append-only: each row is one audit item, in write ord
 
 - ``RunStarted``   the run's manifest (run id, parent run id, started at, versions, venues,
                    durability, the predecessors this boot sealed or quarantined);
-- ``Intent``       a command's full request, client order id, venue and transport, written
-                   (and, in ``power`` mode, fsynced) *before* the send;
+- ``Intent``       a command's full request, client order id, venue and transport, made
+                   durable *before* the send (the intent log in ``process`` mode, a
+                   fsynced commit in ``power`` mode; see below);
 - ``Recovered``    the same, copied into a new run for a command a predecessor left without a
                    final outcome, so a crash during recovery loses nothing either;
 - ``Ack`` / ``Receipt`` / ``OrderUpdate`` / ``RecoveryScheduled`` / ``RecoveryCompleted``
@@ -25,37 +26,41 @@ say, never the evidence.
 
 Durability levels
 -----------------
-``process`` (default): WAL with ``synchronous=NORMAL``. An intent is committed (written to
-the WAL with ``write()``) before ``record_intent`` returns, so it survives the process being
-killed; the OS may still lose it on power failure. ``power``: ``synchronous=FULL``; the
-commit that holds an intent is fsynced before ``record_intent`` returns.
+``process`` (default): survives the process being killed. An intent is written with one
+``write()`` to the *intent log* (``<journal>-intents``, append-only, one CRC-checked line per
+intent) before ``record_intent`` returns, so it is in the kernel before the send; the row
+reaches SQLite (WAL, ``synchronous=NORMAL``) with the next batched flush, together with the
+buffered lifecycle events, within ``flush_interval`` (20 ms) or at once when 512 rows wait.
+After each flush the log is truncated; a clean close removes it. On the next start, logged
+intents the database lacks (a crash came between the write and the flush) are appended to
+their own run, continuing its checksum chain, before recovery scans it; a torn last line or a
+damaged one is skipped (its send never started: the write had not returned). The OS may still
+lose either file on power failure. ``power``: ``synchronous=FULL``; the commit that holds an
+intent is fsynced before ``record_intent`` returns (no intent log).
 
-Group commit: ``record_intent`` queues its row and waits for *its* commit. In ``power``
-mode one flusher task writes everything queued in one transaction, one fsync, on a writer
-thread; intents arriving meanwhile form the next batch, so N concurrent submitters share
-about one fsync per flush instead of paying N. In ``process`` mode the commit runs on the
-loop at the start of the next iteration, shared by every intent recorded in this one (no
-thread hop). ``group_commit=False`` gives one transaction per intent (the benchmark's
-baseline). Lifecycle events never wait: they are buffered and ride along with the next
-commit (or a 20 ms timer), in both modes.
+Group commit (``power``): ``record_intent`` queues its row and waits for *its* commit. One
+flusher task writes everything queued in one transaction, one fsync, on a writer thread;
+intents arriving meanwhile form the next batch, so N concurrent submitters share about one
+fsync per flush instead of paying N. ``group_commit=False`` gives one transaction per intent
+in either mode (the benchmark's baseline). Lifecycle events never wait: they are buffered and
+ride along with the next commit (or a 20 ms timer), in both modes.
 
 Checkpoints (copying the WAL back into the database file, the only step that fsyncs in
 ``process`` mode) are switched off on the writing connection and run PASSIVE on a second
 connection on their own thread every few thousand rows, so no submit ever waits for one.
 
-Cost (``benchmarks/bench_journal.py``): in ``process`` mode a lone command costs one SQLite
-commit (WAL frame writes and shm locks, 30-45 µs on a small VM) plus serializing the intent
-and its ack (~14 µs): about 55 µs; the commit is the floor as long as an intent must reach
-the kernel before its send. With 50 concurrent submitters commits are shared and the cost
-falls to about 30 µs per command, mostly serialization and task switching.
-``locking_mode=EXCLUSIVE`` would save ~10 µs but lock every other reader
-(the CLI, a replica) out of a live journal, so it is not used.
+Cost (``benchmarks/bench_journal.py``): in ``process`` mode a submit waits for serializing its
+intent and one ``write()`` (a few µs); the batched flush (serializing events, chaining, the
+SQLite insert and one commit per batch) runs on the loop between sends and costs a few tens
+of µs per command in total. ``locking_mode=EXCLUSIVE`` would save more but lock every other
+reader (the CLI, a replica) out of a live journal, so it is not used.
 
 That buffering is deliberate and safe: an ack lost in a crash leaves an intent without an
 outcome, which recovery hands to the reconciler. Losing an *intent* is what must never
-happen, and it cannot: ``record_intent`` returns only after the commit (and raises if it
-fails, which makes ``Gateway`` halt new submits instead of sending unjournaled orders; after
-one failed write every later ``record_intent`` raises too).
+happen, and it cannot: ``record_intent`` returns only after the intent is in the log (or, in
+``power`` mode, committed) and raises if that fails, which makes ``Gateway`` halt new submits
+instead of sending unjournaled orders; after one failed write (log or database) every later
+``record_intent`` raises too.
 
 Recovery (``open_run``)
 -----------------------
@@ -87,6 +92,8 @@ Deliberately not done
 - Secrets are never written: requests carry none and venue credentials never reach here.
 - A sequence consumed by an intent whose write failed leaves a gap in the audit stream;
   the gateway is halted at that point, and the replica reports the gap.
+- Readers (CLI, ``JournalReader``) see a live run's intents once they are flushed (≤ 20 ms);
+  a crashed run's logged intents once the next start has restored them.
 """
 
 from __future__ import annotations
@@ -101,6 +108,7 @@ import secrets
 import sqlite3
 import sys
 import threading
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -564,7 +572,6 @@ class Journal:
         self._waiters: list[asyncio.Future[None]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._soon: asyncio.Handle | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._failed: str | None = None
         self._max_id_before = 0
@@ -574,6 +581,10 @@ class Journal:
         self._checkpoint_conn: sqlite3.Connection | None = None
         self._closed = False
         self._listeners: list[Callable[[AuditItem], object]] = []
+        # process mode: intents reach the kernel through an append-only log before the send and
+        # SQLite with the next batched flush (see "Intent log" in the module docstring).
+        self.intent_log_path = Path(f"{self.path}-intents")
+        self._intent_fd: int | None = None
 
     def __repr__(self) -> str:
         return f"<Journal {self.path} {self.durability} run={self.run_id}>"
@@ -616,7 +627,63 @@ class Journal:
         conn.executescript(_SCHEMA)
         self._conn = conn
         with self._lock:
-            return self._recover_and_start(conn, venues)
+            self._replay_intent_log(conn)
+            recovered = self._recover_and_start(conn, venues)
+        if self.durability == "process" and self.group_commit:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+            self._intent_fd = os.open(self.intent_log_path, flags, 0o600)
+        return recovered
+
+    def _replay_intent_log(self, conn: sqlite3.Connection) -> None:
+        """Append to their runs the logged intents a crash kept out of SQLite (each run's chain continues)."""
+        try:
+            data = self.intent_log_path.read_bytes()
+        except FileNotFoundError:
+            return
+        records: list[tuple[str, _Row]] = []
+        lines = data.split(b"\n")
+        for i, line in enumerate(lines[:-1]):  # the text after the last newline is a torn write, if any
+            record = _parse_intent_line(line)
+            if record is None:
+                log.warning("journal %s: intent log line %d is damaged; skipped", self.path, i + 1)
+                continue
+            records.append(record)
+        missing = [
+            (run_id, row)
+            for run_id, row in records
+            if conn.execute(
+                "SELECT 1 FROM entries WHERE command_id = ? AND run_id = ? AND kind = ? AND seq = ? LIMIT 1",
+                (row[2], run_id, row[1], row[0]),
+            ).fetchone()
+            is None
+        ]
+        if not missing:
+            return
+        tails: dict[str, str] = {}
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for run_id, (seq, kind, cmd, cid, venue, body) in missing:
+                if run_id not in tails:
+                    last = conn.execute(
+                        "SELECT checksum FROM entries WHERE run_id = ? ORDER BY id DESC LIMIT 1", (run_id,)
+                    ).fetchone()
+                    tails[run_id] = last[0] if last is not None else run_id
+                checksum = _chain(tails[run_id], run_id, seq, kind, cmd, cid, venue, body)
+                conn.execute(
+                    "INSERT INTO entries (run_id, seq, kind, command_id, client_order_id, venue, body, checksum)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (run_id, seq, kind, cmd, cid, venue, body, checksum),
+                )
+                tails[run_id] = checksum
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        log.warning(
+            "journal %s: %d intent(s) logged before a crash but not yet in the database were restored",
+            self.path,
+            len(missing),
+        )
 
     def _recover_and_start(self, conn: sqlite3.Connection, venues: list[str]) -> list[RecoveredCommand]:
         runs = conn.execute("SELECT run_id, status, taken_over FROM runs ORDER BY rowid").fetchall()
@@ -852,20 +919,22 @@ class Journal:
             self.last_sequence = sequence
         self._notify(IntentEntry(sequence=sequence, command=command))
         if self.durability == "process":
-            if not self.group_commit:
+            if self._intent_fd is None:  # group_commit=False: one transaction per intent
                 self._pending.append(row)
                 self._flush_sync(raise_errors=True)
                 return
-            # Group commit on the loop: every intent recorded in this loop iteration shares the
-            # commit that runs at the start of the next one; each caller waits for that commit.
-            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            # In the kernel (the intent log) before the send; in SQLite with the next flush.
+            assert self.run_id is not None
+            line = _intent_line(self.run_id, row)
+            try:
+                if os.write(self._intent_fd, line) != len(line):
+                    raise OSError("short write to the intent log")
+            except OSError as exc:
+                raise self._fail(exc) from exc
             self._pending.append(row)
-            self._waiters.append(fut)
-            if self._soon is None:
-                self._soon = asyncio.get_running_loop().call_soon(self._flush_soon_cb)
-            await fut
+            self._after_append()
             return
-        fut = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append(row)
         self._waiters.append(fut)
         if not self.group_commit:
@@ -882,8 +951,16 @@ class Journal:
             self.last_sequence = event.sequence
         self._notify(event)
         self._pending.append(event)
+        self._after_append()
+
+    def _after_append(self) -> None:
+        """A full batch is written now; otherwise the timer writes it within ``flush_interval``."""
         if len(self._pending) >= _FLUSH_BATCH:
-            self._flush_soon(0)
+            if self.durability == "process":
+                self._flush_sync(raise_errors=False)
+            else:
+                with contextlib.suppress(RuntimeError):  # no running loop: the next flush() writes it
+                    self._kick()
         elif self._timer is None:
             self._flush_soon(self.flush_interval)
 
@@ -905,10 +982,6 @@ class Journal:
         else:
             self._kick()
 
-    def _flush_soon_cb(self) -> None:
-        self._soon = None
-        self._flush_sync(raise_errors=False)
-
     def _flush_sync(self, *, raise_errors: bool) -> None:
         """``process`` mode: write everything pending now, on the loop thread; wake its waiters."""
         items, self._pending = self._pending, []
@@ -927,6 +1000,11 @@ class Journal:
             if raise_errors:
                 raise error from exc
             return
+        if self._intent_fd is not None:
+            try:  # every logged intent is in SQLite now; a failed truncate only costs a dedup at boot
+                os.ftruncate(self._intent_fd, 0)
+            except OSError as exc:
+                log.warning("journal %s: could not truncate the intent log: %s", self.path, exc)
         for fut in waiters:
             if not fut.done():
                 fut.set_result(None)
@@ -972,9 +1050,6 @@ class Journal:
             while self._pending:
                 await self._flush_batch()
             return
-        if self._soon is not None:
-            self._soon.cancel()
-            self._soon = None
         self._flush_sync(raise_errors=True)
 
     # ------------------------------------------------------------------ reading
@@ -1052,6 +1127,30 @@ class Journal:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+        if self._intent_fd is not None:
+            os.close(self._intent_fd)
+            self._intent_fd = None
+            if self._failed is None:  # after a failure the log may hold intents SQLite lacks
+                with contextlib.suppress(OSError):
+                    self.intent_log_path.unlink()
+
+
+def _intent_line(run_id: str, row: _Row) -> bytes:
+    """One intent-log line: the row as JSON, a space, its CRC32 (hex), a newline."""
+    seq, kind, cmd, cid, venue, body = row
+    payload = orjson.dumps([run_id, seq, kind, cmd, cid, venue, body.decode()])
+    return payload + b" %08x\n" % zlib.crc32(payload)
+
+
+def _parse_intent_line(line: bytes) -> tuple[str, _Row] | None:
+    payload, _, crc = line.rpartition(b" ")
+    if not payload or crc != b"%08x" % zlib.crc32(payload):
+        return None
+    try:
+        run_id, seq, kind, cmd, cid, venue, body = orjson.loads(payload)
+        return str(run_id), (int(seq), str(kind), cmd, cid, venue, str(body).encode())
+    except (orjson.JSONDecodeError, TypeError, ValueError):
+        return None
 
 
 def _versions() -> dict[str, str]:

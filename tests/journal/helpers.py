@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
@@ -25,14 +26,14 @@ def order(price: str = "50000", **kw: object) -> OrderRequest:
 
 
 def crash(journal: Journal) -> None:
-    """What SIGKILL leaves behind: committed rows stay, buffered events and the RunEnded marker do not."""
+    """What SIGKILL leaves behind: committed rows and the intent log stay; buffered rows and RunEnded do not."""
     if journal._timer is not None:
         journal._timer.cancel()
         journal._timer = None
-    if journal._soon is not None:
-        journal._soon.cancel()
-        journal._soon = None
     journal._pending.clear()
+    if journal._intent_fd is not None:
+        os.close(journal._intent_fd)  # what was written stays in the file, as the kernel keeps it
+        journal._intent_fd = None
     journal._closed = True
     if journal._conn is not None:
         with contextlib.suppress(Exception):

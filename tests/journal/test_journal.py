@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from gateway import CancelRequest, CommandStatus, Gateway, OrderState
-from gateway.journal import Journal, JournalReader, JournalWriteError, RunStatus
+from gateway.journal import Journal, JournalReader, JournalWriteError, RunStatus, _parse_intent_line
 from gateway.model import CommandOperation, CommandReceipt, OrderReport, OrderRequest, utc_now
 from gateway.ports import PendingCommand
 from tests.journal.helpers import crash, flip_body_byte, flip_file_bytes, order
@@ -19,7 +19,11 @@ from tests.unit.fakes import BTC, ScriptedVenue
 
 
 class JournalCheckingVenue(ScriptedVenue):
-    """Reads the journal file with its own connection inside submit()/cancel(): the intent must be there."""
+    """Reads the journal's files inside submit()/cancel(): the intent must be there, exactly once.
+
+    In ``process`` mode an intent reaches the intent log before the send and the database with
+    the next batched flush; in ``power`` mode the database itself, fsynced.
+    """
 
     def __init__(self, path: Path) -> None:
         super().__init__()
@@ -34,7 +38,9 @@ class JournalCheckingVenue(ScriptedVenue):
             ).fetchone()
         finally:
             conn.close()
-        return int(n)
+        log = Path(f"{self.path}-intents")
+        logged = [_parse_intent_line(line) for line in log.read_bytes().splitlines()] if log.exists() else []
+        return int(n) + sum(1 for r in logged if r is not None and r[1][2] == command_id)
 
     async def submit(self, request: OrderRequest) -> CommandReceipt:
         assert request.client_order_id is not None
@@ -373,13 +379,26 @@ async def test_write_failure_halts_submits_and_nothing_unjournaled_is_sent(tmp_p
         await gw.submit(order())
         assert journal._conn is not None
         journal._conn = _FailingConnection(journal._conn)  # type: ignore[assignment]
+        if durability == "process":
+            # The intent log takes this intent before the send; the database fails at the flush.
+            logged = await gw.submit(order())
+            assert logged.ack.receipt.status is CommandStatus.ACCEPTED
+            with pytest.raises(JournalWriteError, match="disk I/O error"):
+                await journal.flush()
         refused = await gw.submit(order())
         assert refused.ack.receipt.status is CommandStatus.REJECTED
         assert refused.ack.receipt.safe_to_resubmit
         assert gw.halted is not None and "journal write failed" in gw.halted and "disk I/O error" in gw.halted
         later = await gw.submit(order())
         assert later.ack.receipt.message.startswith("gateway halted: journal write failed")
-    assert len(venue.sent) == 1
+    assert len(venue.sent) == (2 if durability == "process" else 1)
+    if durability == "process":
+        # Every order that was sent is in the journal: the next start restores it from the log.
+        async with Gateway(venues=[ScriptedVenue()], journal=path, reconcile=None):
+            pass
+        with JournalReader(path) as reader:
+            intents = {e.command_id for e in reader.entries() if e.kind == "Intent"}
+        assert {r.client_order_id for r in venue.sent} <= intents
 
 
 async def test_record_intent_raises_once_the_file_is_read_only(tmp_path: Path) -> None:
@@ -400,10 +419,11 @@ async def test_record_intent_raises_once_the_file_is_read_only(tmp_path: Path) -
         recv_window_ms=5000,
         request=order(),
     )
+    await journal.record_intent(pending, 1)  # the intent log takes it; the database refuses it at the flush
     with pytest.raises(
         JournalWriteError, match=r"write failed: OperationalError: attempt to write a readonly database"
     ):
-        await journal.record_intent(pending, 1)
+        await journal.flush()
     with pytest.raises(JournalWriteError, match=r"failed earlier and is read-only now"):
         await journal.record_intent(pending, 2)
     await journal.close()
@@ -496,10 +516,13 @@ async def test_events_after_a_failed_write_are_not_buffered(tmp_path: Path) -> N
     async with Gateway(venues=[venue], journal=journal, reconcile=None) as gw:
         assert journal._conn is not None
         journal._conn = _FailingConnection(journal._conn)  # type: ignore[assignment]
+        await gw.submit(order())  # in the intent log before its send; the database fails at the flush
+        with pytest.raises(JournalWriteError):
+            await journal.flush()
         for _ in range(3):
             await gw.submit(order())
         assert journal._pending == []
-    assert venue.sent == []
+    assert len(venue.sent) == 1
 
 
 @pytest.mark.parametrize(("durability", "level"), [("process", 1), ("power", 2)])

@@ -121,9 +121,12 @@ async def test_replaying_a_crashed_run_with_lost_buffered_events(tmp_path: Path)
     await gw.start()
     await gw.submit(order(client_order_id="c-1"))
     await journal.flush()
-    await gw.submit(order(client_order_id="c-2"))  # its intent is committed; its ack is only buffered
+    await gw.submit(order(client_order_id="c-2"))  # its intent is in the intent log; its ack only buffered
     crash(journal)
     assert journal.run_id is not None
+    restarted = Journal(path)
+    await restarted.open_run(["fake"])  # the next start restores the logged intent into its run
+    await restarted.close()
     with JournalReader(path) as reader:
         items: list[AuditItem] = reader.audit_items(journal.run_id)
     assert [type(i).__name__ for i in items] == ["IntentEntry", "Ack", "IntentEntry"]
