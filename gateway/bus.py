@@ -86,6 +86,9 @@ class EventBus:
             if not handles:
                 del self._routes[key]
 
+    def has_route(self, key: RouteKey) -> bool:
+        return key in self._routes
+
     def handles_for(self, *keys: RouteKey) -> list[CommandHandle]:
         found: list[CommandHandle] = []
         for key in keys:

@@ -511,6 +511,21 @@ class Gateway:
 
     # ------------------------------------------------------------------ VenueEventSink
 
+    def wants_order_update(self, venue: str, client_order_id: str | None, order_id: str | None) -> bool:
+        """Whether a stream update of this order matters to anyone; a venue may skip parsing it if not.
+
+        It matters to a live handle routed by either id, to the gate (positions and fills), and to
+        the reconciler for an order it proved ABSENT (a DIVERGED alarm).
+        """
+        if self._gate is not None:
+            return True
+        bus = self._bus
+        if client_order_id and bus.has_route(EventBus.client_key(venue, client_order_id)):
+            return True
+        if order_id and bus.has_route(EventBus.order_key(venue, order_id)):
+            return True
+        return self._reconciler is not None and self._reconciler.wants(venue, client_order_id)
+
     def order_update(self, order: OrderReport) -> None:
         handles = self._bus.route_order_update(order, EvidenceSource.USER_STREAM)
         if self._gate is not None:

@@ -124,6 +124,9 @@ class ReconcilerPort(Protocol):
     def observe(self, order: OrderReport) -> None:
         """Evidence from the user stream: the cheapest proof there is."""
 
+    def wants(self, venue: str, client_order_id: str | None) -> bool:
+        """Whether an update of an order no live handle follows still matters (a DIVERGED check)."""
+
     def on_stream_gap(self, venue: str, reason: str) -> None:
         """A user-stream / WS reconnect: updates may have been missed; re-check tracked commands."""
 

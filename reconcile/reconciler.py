@@ -152,6 +152,10 @@ class Reconciler:
         if order.client_order_id:
             self._check_diverged(order)
 
+    def wants(self, venue: str, client_order_id: str | None) -> bool:
+        """Updates of orders no live handle follows matter here only for a remembered ABSENT."""
+        return bool(client_order_id) and (venue, client_order_id or "") in self._absent
+
     def on_stream_gap(self, venue: str, reason: str) -> None:
         self._retrigger(ReconcileTrigger.RECONNECT, venue)
 

@@ -151,3 +151,25 @@ async def test_listen_key_expiry_reconnects_with_a_new_key(venue: BinanceUsdm, s
     assert any(lk.alive and k != old_key for k, lk in dialect.listen_keys.items())
     await venue.submit(limit("49000", Transport.REST).model_copy(update={"client_order_id": "after-expiry"}))
     await wait_until(lambda: any(u.client_order_id == "after-expiry" for u in sink.updates))
+
+
+async def test_updates_nobody_follows_are_skipped_before_parsing(
+    gw: tuple[Gateway, BinanceUsdm], sim: SimExchange
+) -> None:
+    gateway, venue = gw
+    assert venue.user_stream is not None
+    # An order placed outside this gateway: no handle, no gate, nothing proved ABSENT.
+    sim.binance.engine.place(
+        sim.api_key, symbol="BTCUSDT", side="BUY", type="LIMIT", qty=Decimal("0.01"), price=Decimal("40000"),
+        client_order_id="elsewhere-1",
+    )  # fmt: skip
+    await wait_until(lambda: venue.user_stream is not None and venue.user_stream.skipped >= 1)
+    assert not gateway.wants_order_update("binance", "elsewhere-1", None)
+    # One of ours is followed while its handle is live.
+    h = await gateway.submit(limit("49000", Transport.REST))
+    assert gateway.wants_order_update("binance", h.client_order_id, None)
+    sim.binance.engine.fill(h.ack.receipt.order_id or "", Decimal("0.01"))
+    update = await next_update(h)
+    while update.order.state is not OrderState.FILLED:
+        update = await next_update(h)
+    assert not gateway.wants_order_update("binance", h.client_order_id, h.ack.receipt.order_id)  # final: dropped

@@ -188,6 +188,7 @@ async def test_an_order_seen_after_absent_raises_diverged(sim: SimExchange, name
     for _ in range(2):
         await rec.reconcile()
     assert sink.outcomes("ghost-1") == ["ABSENT"]
+    assert rec.wants(name, "ghost-1") and not rec.wants(name, "other-1")  # streams keep reporting it
     # The venue later shows the order after all: the stream's sighting must raise the alarm.
     place(sim, "ghost-1", venue=name)
     seen = await venue.query_order("BTC/USDT:USDT", client_order_id="ghost-1")

@@ -57,6 +57,9 @@ class UserStream:
             "listenKeyExpired": self._expired,
         }
         self.delivered = 0
+        self.skipped = 0  # updates nobody follows, dropped before parsing
+        # Optional sink capability (``Gateway`` has it): skip parsing updates nobody follows.
+        self._wants: Callable[[str, str | None, str | None], bool] | None = getattr(sink, "wants_order_update", None)
 
     async def _url(self) -> str:
         key = await self._rest.user_stream_key("POST")
@@ -104,8 +107,13 @@ class UserStream:
             self._sink.parse_error(self._name, f"{exc}: {text[:200]}")
 
     def _order_update(self, event: dict[str, Any]) -> None:
-        report = order_update_report(event, venue=self._name, unify=self._unify)
         o = event["o"]
+        if self._wants is not None and isinstance(o, dict):
+            oid = o.get("i")
+            if not self._wants(self._name, o.get("c") or None, None if oid is None else str(oid)):
+                self.skipped += 1
+                return
+        report = order_update_report(event, venue=self._name, unify=self._unify)
         if not self._filter.admit((o.get("i"), o.get("x"), o.get("t"), o.get("z"), o.get("X")), report):
             return
         self.delivered += 1
