@@ -19,6 +19,7 @@ scans reservations), ``:rate:*`` / ``:rate:<venue>`` (sorted sets of send times)
 
 from __future__ import annotations
 
+import asyncio
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
@@ -28,6 +29,7 @@ from risk.limits import RiskLimits
 
 __all__ = ["RedisLedger"]
 
+_SEP = "\x1f"  # joins the check's packed argument and its answer (never inside ids or numbers)
 N_SCALE = Decimal(10) ** 6  # notional units
 Q_SCALE = Decimal(10) ** 8  # quantity units
 
@@ -59,36 +61,43 @@ end
 _CHECK = (
     _COMMON
     + """
-local cid, venue, key = ARGV[1], ARGV[2], ARGV[3]
-local sign, notional, qty = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+-- One packed argument (fields joined by \\31) and one string answer: a check is one small
+-- round trip whose encoding and parsing cost little on the client.
+local A, n_a = {}, 0
+for field in (ARGV[1] .. '\\31'):gmatch('(.-)\\31') do n_a = n_a + 1; A[n_a] = field end
+local cid, venue, key = A[1], A[2], A[3]
+local sign, notional, qty = tonumber(A[4]), tonumber(A[5]), tonumber(A[6])
 -- a reduce-only order adds no exposure when it reduces the position held right now (atomic here)
 local reduces = false
-if ARGV[7] == '1' then
+if A[7] == '1' then
   local held = num(redis.call('HGET', POS, key))
   reduces = held ~= 0 and ((held > 0) ~= (sign > 0))
 end
 if reduces then notional = 0 end
-local now, ttl, halted = tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10]
-local cap_gross, cap_order, cap_pos = ARGV[11], ARGV[12], ARGV[13]
-local cap_conc, cap_open, cap_rate, cap_vrate = ARGV[14], ARGV[15], ARGV[16], ARGV[17]
-local price = tonumber(ARGV[18])
+local now, ttl, halted = tonumber(A[8]), tonumber(A[9]), A[10]
+local cap_gross, cap_order, cap_pos = A[11], A[12], A[13]
+local cap_conc, cap_open, cap_rate, cap_vrate = A[14], A[15], A[16], A[17]
+local price = tonumber(A[18])
 local expired = expire(now)
-if redis.call('HEXISTS', RES, cid) == 1 then return {'refused', 'duplicate_command', '0', '0', '0', expired} end
-if halted ~= '' and not reduces then return {'refused', 'kill_switch', halted, '0', '0', expired} end
+local function answer(status, limit, current, requested, cap)
+  return table.concat({status, limit, current, requested, cap, table.concat(expired, '\\31')}, '\\31')
+end
+if redis.call('HEXISTS', RES, cid) == 1 then return answer('refused', 'duplicate_command', '0', '0', '0') end
+if halted ~= '' and not reduces then return answer('refused', 'kill_switch', halted, '0', '0') end
 if cap_order ~= '' and notional > tonumber(cap_order) then
-  return {'refused', 'max_notional_per_order', '0', tostring(notional), cap_order, expired}
+  return answer('refused', 'max_notional_per_order', '0', tostring(notional), cap_order)
 end
 local agg = redis.call('HMGET', AGG, 'reserved', 'pos_abs', 'open', 'rinst:' .. key, 'rcnt:' .. key)
 local gross = num(agg[1]) + num(agg[2])
 if cap_gross ~= '' and gross + notional > tonumber(cap_gross) then
-  return {'refused', 'max_gross_exposure', tostring(gross), tostring(notional), cap_gross, expired}
+  return answer('refused', 'max_gross_exposure', tostring(gross), tostring(notional), cap_gross)
 end
 local inst = math.abs(num(redis.call('HGET', POS, key))) + num(agg[4])
 if cap_pos ~= '' and inst + notional > tonumber(cap_pos) then
-  return {'refused', 'max_position_notional', tostring(inst), tostring(notional), cap_pos, expired}
+  return answer('refused', 'max_position_notional', tostring(inst), tostring(notional), cap_pos)
 end
 if cap_open ~= '' and num(agg[3]) + 1 > tonumber(cap_open) then
-  return {'refused', 'max_open_orders', tostring(num(agg[3])), '1', cap_open, expired}
+  return answer('refused', 'max_open_orders', tostring(num(agg[3])), '1', cap_open)
 end
 if cap_conc ~= '' and not reduces then
   local active = {}
@@ -104,7 +113,7 @@ if cap_conc ~= '' and not reduces then
     local n = 0
     for _ in pairs(active) do n = n + 1 end
     if n + 1 > tonumber(cap_conc) then
-      return {'refused', 'max_concurrent_positions', tostring(n), '1', cap_conc, expired}
+      return answer('refused', 'max_concurrent_positions', tostring(n), '1', cap_conc)
     end
   end
 end
@@ -114,7 +123,7 @@ for _, w in ipairs(windows) do
   if w[2] ~= '' then
     redis.call('ZREMRANGEBYSCORE', w[1], '-inf', now - 1)
     local count = redis.call('ZCARD', w[1])
-    if count + 1 > tonumber(w[2]) then return {'refused', w[3], tostring(count), '1', w[2], expired} end
+    if count + 1 > tonumber(w[2]) then return answer('refused', w[3], tostring(count), '1', w[2]) end
   end
 end
 redis.call('HSET', RES, cid, cjson.encode({k = key, s = sign, n = notional, q = qty, p = price,
@@ -127,7 +136,7 @@ redis.call('HINCRBY', AGG, 'rcnt:' .. key, 1)
 for _, w in ipairs(windows) do
   if w[2] ~= '' then redis.call('ZADD', w[1], now, cid .. ':' .. now) end
 end
-return {'ok', '', '', '', '', expired}
+return answer('ok', '', '', '', '')
 """
 )
 
@@ -198,11 +207,20 @@ def _count(value: int | None) -> str:
 class RedisLedger:
     """A ``Ledger`` in Redis; give it a URL or a ``redis.asyncio.Redis`` client."""
 
-    def __init__(self, url_or_client: Any = "redis://127.0.0.1:6379/0", *, namespace: str = "gateway:risk"):
+    def __init__(
+        self,
+        url_or_client: Any = "redis://127.0.0.1:6379/0",
+        *,
+        namespace: str = "gateway:risk",
+        timeout: float = 2.0,
+    ):
         import redis.asyncio as aioredis
 
+        # One deadline per operation (``asyncio.timeout``, no task) rather than redis-py's
+        # socket_timeout, which wraps every send in ``asyncio.wait_for`` (a task per command).
+        self._timeout = timeout
         self._client = (
-            aioredis.from_url(url_or_client, socket_connect_timeout=2, socket_timeout=2)
+            aioredis.from_url(url_or_client, socket_connect_timeout=timeout, socket_timeout=None)
             if isinstance(url_or_client, str)
             else url_or_client
         )
@@ -216,8 +234,9 @@ class RedisLedger:
         from redis.exceptions import RedisError
 
         try:
-            return await script(keys=[self._ns], args=args)
-        except (RedisError, OSError) as exc:
+            async with asyncio.timeout(self._timeout):
+                return await script(keys=[self._ns], args=args)
+        except (RedisError, OSError, TimeoutError) as exc:
             raise RiskRejected(
                 f"portfolio gate unavailable (Redis: {exc.__class__.__name__}: {exc}); refusing (fails closed)",
                 limit="ledger_unavailable",
@@ -226,31 +245,29 @@ class RedisLedger:
     async def check_and_reserve(
         self, request: ReservationRequest, limits: RiskLimits, *, now: float, halted: str | None
     ) -> list[str]:
-        result = await self._call(
-            self._check,
-            [
-                request.command_id,
-                request.venue,
-                f"{request.venue}|{request.instrument}",
-                request.sign,
-                _up(request.price * request.quantity, N_SCALE),
-                _up(request.quantity, Q_SCALE),
-                "1" if request.reduce_only else "0",
-                repr(now),
-                repr(limits.reservation_ttl_seconds),
-                halted or "",
-                _down(limits.max_gross_exposure, N_SCALE),
-                _down(limits.max_notional_per_order, N_SCALE),
-                _down(limits.max_position_notional, N_SCALE),
-                _count(limits.max_concurrent_positions),
-                _count(limits.max_open_orders),
-                _count(limits.max_orders_per_second),
-                _count(limits.max_orders_per_second_per_venue),
-                _up(request.price, N_SCALE),
-            ],
-        )
-        status, limit, current, requested, cap = (_text(x) for x in result[:5])
-        expired_ids = [_text(x) for x in result[5]]
+        fields = [
+            request.command_id,
+            request.venue,
+            f"{request.venue}|{request.instrument}",
+            str(request.sign),
+            str(_up(request.price * request.quantity, N_SCALE)),
+            str(_up(request.quantity, Q_SCALE)),
+            "1" if request.reduce_only else "0",
+            repr(now),
+            repr(limits.reservation_ttl_seconds),
+            (halted or "").replace(_SEP, " "),
+            _down(limits.max_gross_exposure, N_SCALE),
+            _down(limits.max_notional_per_order, N_SCALE),
+            _down(limits.max_position_notional, N_SCALE),
+            _count(limits.max_concurrent_positions),
+            _count(limits.max_open_orders),
+            _count(limits.max_orders_per_second),
+            _count(limits.max_orders_per_second_per_venue),
+            str(_up(request.price, N_SCALE)),
+        ]
+        parts = _text(await self._call(self._check, [_SEP.join(fields)])).split(_SEP)
+        status, limit, current, requested, cap = parts[:5]
+        expired_ids = [cid for cid in parts[5:] if cid]
         if status == "ok":
             return expired_ids
         if limit == "kill_switch":
