@@ -45,7 +45,8 @@ DIVERGED report is emitted and logged at ERROR.
 Deliberately not done
 ---------------------
 - Writes are never retried or re-sent; this module never calls ``submit``/``cancel``.
-- No trades read: an order found in history already carries its fills.
+- Trades are read only on a pass that could prove ABSENT: a fill there blocks the verdict
+  and its order is fetched by id; an order found in history already carries its fills.
 - DIVERGED is detected from the stream and from passes over still-tracked commands, not by
   re-reading history for ABSENT commands forever.
 """
@@ -71,6 +72,7 @@ from gateway.model import (
     ReconcileOutcome,
     ReconcileReport,
     ReconcileTrigger,
+    TradeReport,
 )
 from gateway.ports import PendingCommand, ReconcileSink
 from reconcile.policy import ReconcilePolicy
@@ -278,12 +280,16 @@ class Reconciler:
         need_open = not getattr(venue, "history_includes_open_orders", False) or any(
             read_at - e.sent_s < venue.history_lag_seconds for e in items
         )
-        reads = 2 if need_open else 1
+        # Trades are read only on a pass that could prove absence (a command already missed once,
+        # past its grace, so this miss would be its second): a fill there blocks ABSENT even if
+        # history lags.
+        confirming = any(e.misses and read_at >= e.sent_s + e.grace_s for e in items)
+        reads = (2 if need_open else 1) + (1 if confirming else 0)
+        end_ms = int(read_at * 1000) + 1
         try:
             open_orders = await self._read(venue, lambda: venue.open_orders(instrument)) if need_open else []
-            history = await self._read(
-                venue, lambda: venue.order_history(instrument, start_ms, int(read_at * 1000) + 1)
-            )
+            history = await self._read(venue, lambda: venue.order_history(instrument, start_ms, end_ms))
+            trades = await self._read(venue, lambda: venue.trades(instrument, start_ms, end_ms)) if confirming else []
         except VenueReadError as exc:
             for entry in items:
                 entry.reads += reads
@@ -296,6 +302,11 @@ class Reconciler:
                 if order.client_order_id:
                     by_cid.setdefault(order.client_order_id, []).append((order, source))
                 by_oid[order.order_id] = (order, source)
+        fills: dict[tuple[str, str], TradeReport] = {}
+        for trade in trades:
+            fills[("oid", trade.order_id)] = trade
+            if trade.client_order_id:
+                fills[("cid", trade.client_order_id)] = trade
         for entry in items:
             entry.reads += reads
             found = self._lookup(entry, by_cid, by_oid)
@@ -304,9 +315,39 @@ class Reconciler:
                 if report is not None:
                     reports.append(report)
                 continue
+            fill = self._trade_of(entry, fills)
+            if fill is not None:
+                report = await self._from_trade(venue, instrument, entry, fill)
+                if report is not None:
+                    reports.append(report)
+                continue
             entry.misses += 1
             entry.complete_misses += 1
             entry.last_miss_s = read_at
+
+    def _trade_of(self, entry: _Tracked, fills: dict[tuple[str, str], TradeReport]) -> TradeReport | None:
+        cmd = entry.command
+        trade: TradeReport | None = fills.get(("oid", cmd.order_id)) if cmd.order_id else None
+        if trade is None and cmd.client_order_id:
+            trade = fills.get(("cid", cmd.client_order_id))
+            if trade is not None and trade.time_ms < (entry.sent_s - self._policy.skew_seconds) * 1000:
+                trade = None  # a fill of an older order that held the same client id
+        return trade
+
+    async def _from_trade(
+        self, venue: Venue, instrument: str, entry: _Tracked, trade: TradeReport
+    ) -> ReconcileReport | None:
+        """A fill proves the order exists: fetch it by id for its state; never a miss, whatever happens."""
+        entry.reason = f"a fill of order {trade.order_id} is in the trade history; the order is not visible yet"
+        try:
+            entry.reads += 1
+            order = await self._read(venue, lambda: venue.query_order(instrument, order_id=trade.order_id))
+        except VenueReadError as exc:
+            entry.reason = _read_failure(exc)
+            return None
+        if order is None:
+            return None
+        return self._decide_found(entry, order, EvidenceSource.TRADES)
 
     # ------------------------------------------------------------------ decisions
 

@@ -11,7 +11,14 @@ from decimal import Decimal
 
 import pytest
 
-from gateway.model import CancelRequest, CommandOperation, OrderState, ReconcileOutcome, ReconcileTrigger
+from gateway.model import (
+    CancelRequest,
+    CommandOperation,
+    EvidenceSource,
+    OrderState,
+    ReconcileOutcome,
+    ReconcileTrigger,
+)
 from reconcile import ReconcilePolicy, Reconciler
 from tests.reconcile.conftest import VENUES, NullStream, RecordingSink, pending, wait_until
 from venues.sim import Fault, FaultKind, SimExchange
@@ -26,14 +33,20 @@ INSTRUMENTS = {
 
 # The venues' batch reads (open orders, history), as the simulator logs them.
 BATCH_PATHS = {
-    "binance": {"/fapi/v1/openOrders", "/fapi/v1/allOrders"},
-    "bybit": {"/v5/order/realtime", "/v5/order/history"},
+    "binance": {"/fapi/v1/openOrders", "/fapi/v1/allOrders", "/fapi/v1/userTrades"},
+    "bybit": {"/v5/order/realtime", "/v5/order/history", "/v5/execution/list"},
 }
 
 
 @pytest.fixture(params=["binance", "bybit"])
 def name(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+async def past_grace(*commands: object, grace: float = 0.001) -> None:
+    """Wait (by polling the clock, not sleeping blindly) until every command's grace window is over."""
+    latest = max(c.sent_at.timestamp() for c in commands)  # type: ignore[attr-defined]
+    await wait_until(lambda: time.time() > latest + grace)
 
 
 def place(sim: SimExchange, cid: str, instrument: str = "BTC/USDT:USDT", venue: str = "binance") -> str:
@@ -164,6 +177,7 @@ async def test_batching_reads_grow_with_instruments_not_commands(sim: SimExchang
     since = sim.venues[name].requests[-1].time_ms + 1 if sim.venues[name].requests else 0
     for command in commands:
         rec.track(command, ReconcileTrigger.UNKNOWN_EXECUTION)
+    await past_grace(*commands)
     for _ in range(2):
         await rec.reconcile()
     reads = sim.venues[name].reads(since)
@@ -172,9 +186,9 @@ async def test_batching_reads_grow_with_instruments_not_commands(sim: SimExchang
     landed = {c.command_id for c in commands if sim.truth.order(c.command_id, name) is not None}
     for report in sink.completed:
         assert (report.outcome is ReconcileOutcome.SYNCHRONIZED) == (report.command_id in landed)
-    # two passes x four instruments x (open orders + history) = 16, nothing per command;
-    # a read retried under load adds one read, never one per command.
-    assert len(reads) <= 2 * 4 * 2 + 4
+    # two passes x four instruments x (open orders + history, + trades on the pass that proves
+    # absence) = at most 24, nothing per command; a read retried under load adds one read.
+    assert len(reads) <= 2 * 4 * 3 + 4
     assert {r.path for r in reads} <= BATCH_PATHS[name]
     await venue.close()
 
@@ -184,7 +198,9 @@ async def test_an_order_seen_after_absent_raises_diverged(sim: SimExchange, name
     await venue.start(NullStream())
     sink = RecordingSink()
     rec = Reconciler({name: venue}, ReconcilePolicy(grace_seconds=0.0, deadline_seconds=30), sink)
-    rec.track(pending("ghost-1", recv_window_ms=1, venue=name), ReconcileTrigger.UNKNOWN_EXECUTION)
+    ghost = pending("ghost-1", recv_window_ms=1, venue=name)
+    rec.track(ghost, ReconcileTrigger.UNKNOWN_EXECUTION)
+    await past_grace(ghost)
     for _ in range(2):
         await rec.reconcile()
     assert sink.outcomes("ghost-1") == ["ABSENT"]
@@ -208,9 +224,57 @@ async def test_a_reused_client_id_from_before_the_send_is_not_evidence(sim: SimE
     old_id = place(sim, "reused-1", venue=name)
     sim.venues[name].engine.cancel(sim.api_key, "BTCUSDT", order_id=old_id)
     sim.venues[name].engine.orders[old_id].created_ms -= 60_000  # created a minute before our send
-    rec.track(pending("reused-1", recv_window_ms=1, venue=name), ReconcileTrigger.UNKNOWN_EXECUTION)
+    reused = pending("reused-1", recv_window_ms=1, venue=name)
+    rec.track(reused, ReconcileTrigger.UNKNOWN_EXECUTION)
+    await past_grace(reused)
     for _ in range(2):
         await rec.reconcile()
     # The old order is not ours: the new send never landed.
     assert sink.outcomes("reused-1") == ["ABSENT"]
+    await venue.close()
+
+
+@pytest.mark.parametrize("by", ["client_order_id", "order_id"])
+async def test_a_fill_in_the_trade_history_blocks_absent_while_history_lags(
+    sim: SimExchange, name: str, by: str
+) -> None:
+    if name == "binance" and by == "client_order_id":
+        pytest.skip("Binance trades carry no client order id: only a known order id can match them")
+    venue = VENUES[name](sim, history_lag_seconds=0.0)
+    await venue.start(NullStream())
+    order_id = place(sim, "filled-1", venue=name)
+    sim.venues[name].engine.fill(order_id, Decimal("0.001"))
+    # History, open orders and queries lag behind the fill; once the fill has been read, the
+    # venue answers a query by the order id it names.
+    query, trades = venue.query_order, venue.trades
+    fill_seen = False
+
+    async def lagging_query(instrument: str, *, client_order_id: str | None = None, order_id: str | None = None):
+        return await query(instrument, order_id=order_id) if fill_seen and order_id else None
+
+    async def trades_read(*args: object) -> list[object]:
+        nonlocal fill_seen
+        fill_seen = True
+        return await trades(*args)  # type: ignore[arg-type]
+
+    async def nothing(*args: object) -> list[object]:
+        return []
+
+    venue.query_order = lagging_query  # type: ignore[method-assign]
+    venue.trades = trades_read  # type: ignore[method-assign,assignment]
+    venue.order_history = nothing  # type: ignore[method-assign,assignment]
+    venue.open_orders = nothing  # type: ignore[method-assign,assignment]
+    sink = RecordingSink()
+    rec = Reconciler({name: venue}, ReconcilePolicy(grace_seconds=0.0, deadline_seconds=30), sink)
+    command = pending("filled-1", recv_window_ms=1, venue=name)
+    if by == "order_id":
+        command.order_id = order_id
+        command.client_order_id = None
+    rec.track(command, ReconcileTrigger.UNKNOWN_EXECUTION)
+    await past_grace(command)
+    interim = [await rec.reconcile() for _ in range(3)]
+    assert sink.outcomes("filled-1") == ["SYNCHRONIZED"], [r.reason for p in interim for r in p]
+    report = sink.completed[-1]
+    assert report.evidence is EvidenceSource.TRADES
+    assert report.order is not None and report.order.state is OrderState.FILLED
     await venue.close()
