@@ -12,6 +12,7 @@ order) and then, in order on one task, ``on_receipt`` / ``on_order_update`` / ``
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -43,6 +44,8 @@ class PortfolioGate:
         self.ledger: Ledger = ledger if ledger is not None else InMemoryLedger()
         self._clock = clock
         self._halted: str | None = None
+        self._sharing: asyncio.Task[None] | None = None
+        self._unshared: tuple[str | None] | None = None
         self._prices: dict[str, Decimal] = {}  # command id -> reservation price, for fills without a price
 
     # ------------------------------------------------------------------ kill switch
@@ -52,12 +55,46 @@ class PortfolioGate:
         return self._halted
 
     def halt(self, reason: str) -> None:
-        """Refuse new exposure; reduce-only orders that reduce a position still pass."""
+        """Refuse new exposure; reduce-only orders that reduce a position still pass.
+
+        Takes effect here at once; it is also written to the ledger, so every gate sharing it
+        (a Redis ledger: every process on the namespace) refuses new exposure too.
+        ``await gate.shared()`` waits for that write.
+        """
         log.warning("kill switch: halting new exposure (%s)", reason)
         self._halted = reason
+        self._share(reason)
 
     def resume(self) -> None:
         self._halted = None
+        self._share(None)
+
+    async def shared(self) -> None:
+        """Wait until the last halt()/resume() has reached the ledger (raises if it could not)."""
+        if self._unshared is not None:
+            (reason,) = self._unshared
+            self._unshared = None
+            await self._write_halt(reason)
+        elif self._sharing is not None:
+            task, self._sharing = self._sharing, None
+            await task
+
+    def _share(self, reason: str | None) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a sync caller): shared at the next check or shared()
+            self._sharing = None
+            self._unshared = (reason,)
+            return
+        self._unshared = None
+        self._sharing = loop.create_task(self._write_halt(reason))
+
+    async def _write_halt(self, reason: str | None) -> None:
+        try:
+            await self.ledger.set_halt(reason)
+        except RiskRejected as exc:
+            log.error("kill switch: could not share with the ledger: %s", exc)
+            raise
 
     # ------------------------------------------------------------------ GatePort
 
@@ -74,6 +111,8 @@ class PortfolioGate:
                     limit="reference_price",
                 )
             price = Decimal(0)
+        if self._unshared is not None or self._sharing is not None:
+            await self.shared()  # this gate's own halt()/resume() apply before its next check
         sign = 1 if request.side is Side.BUY else -1
         # Whether a reduce-only order really reduces is decided by the ledger, under its lock,
         # from the position it holds at that moment.

@@ -61,6 +61,9 @@ class Ledger(Protocol):
 
     async def position(self, venue: str, instrument: str) -> Decimal: ...
 
+    async def set_halt(self, reason: str | None) -> None:
+        """Share the kill switch with every gate using this ledger (None resumes)."""
+
     async def release(self, command_id: str) -> None: ...
 
     async def apply_fill(self, command_id: str, cumulative_qty: Decimal, cumulative_notional: Decimal) -> None: ...
@@ -109,6 +112,7 @@ class InMemoryLedger:
     _sent_global: deque[float] = field(default_factory=deque)
     _sent_by_venue: dict[str, deque[float]] = field(default_factory=dict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _halted: str | None = None  # a halt shared by every gate on this ledger
     # Maintained sums, so a check never walks the reservations (the Redis script does the same).
     _reserved_total: Decimal = ZERO
     _reserved_by_key: dict[tuple[str, str], Decimal] = field(default_factory=dict)
@@ -121,6 +125,7 @@ class InMemoryLedger:
     ) -> list[str]:
         async with self._lock:
             expired = self._expire(now)
+            halted = halted if halted is not None else self._halted
             if request.reduce_only:
                 position = self._positions.get((request.venue, request.instrument), ZERO)
                 request = replace(request, reduces=position != 0 and (position > 0) != (request.sign > 0))
@@ -186,6 +191,9 @@ class InMemoryLedger:
 
     async def position(self, venue: str, instrument: str) -> Decimal:
         return self._positions.get((venue, instrument), ZERO)
+
+    async def set_halt(self, reason: str | None) -> None:
+        self._halted = reason
 
     async def release(self, command_id: str) -> None:
         async with self._lock:

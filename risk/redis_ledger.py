@@ -12,7 +12,8 @@ Redis unreachable -> ``RiskRejected``: the gate fails closed.
 
 Keys under ``<namespace>``: ``:res`` (hash: command -> JSON reservation), ``:exp`` (sorted
 set: command by expiry), ``:done`` (hash: fills of released commands, for idempotent late
-fills), ``:pos`` (hash: "venue|instrument" -> signed notional), ``:agg`` (hash of maintained
+fills), ``:halt`` (the kill switch's reason, shared by every gate on the namespace),
+``:pos`` (hash: "venue|instrument" -> signed notional), ``:agg`` (hash of maintained
 sums: reserved, |positions|, open count, per-instrument reserved and count, so a check never
 scans reservations), ``:rate:*`` / ``:rate:<venue>`` (sorted sets of send times).
 """
@@ -83,6 +84,7 @@ local function answer(status, limit, current, requested, cap)
   return table.concat({status, limit, current, requested, cap, table.concat(expired, '\\31')}, '\\31')
 end
 if redis.call('HEXISTS', RES, cid) == 1 then return answer('refused', 'duplicate_command', '0', '0', '0') end
+if halted == '' then halted = redis.call('GET', P .. ':halt') or '' end  -- a halt shared by every client
 if halted ~= '' and not reduces then return answer('refused', 'kill_switch', halted, '0', '0') end
 if cap_order ~= '' and notional > tonumber(cap_order) then
   return answer('refused', 'max_notional_per_order', '0', tostring(notional), cap_order)
@@ -294,6 +296,22 @@ class RedisLedger:
                 f"portfolio gate unavailable (Redis: {exc}); refusing", limit="ledger_unavailable"
             ) from exc
         return Decimal(_text(raw)) / N_SCALE if raw is not None else Decimal(0)
+
+    async def set_halt(self, reason: str | None) -> None:
+        """Halt (or resume) every gate sharing this namespace: the check script reads ``:halt``."""
+        from redis.exceptions import RedisError
+
+        try:
+            async with asyncio.timeout(self._timeout):
+                if reason is None:
+                    await self._client.delete(f"{self._ns}:halt")
+                else:
+                    await self._client.set(f"{self._ns}:halt", reason.replace(_SEP, " "))
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise RiskRejected(
+                f"portfolio gate unavailable (Redis: {exc.__class__.__name__}: {exc}); the halt is local only",
+                limit="ledger_unavailable",
+            ) from exc
 
     async def release(self, command_id: str) -> None:
         await self._call(self._release, [command_id])

@@ -223,3 +223,26 @@ async def test_reducing_scales_the_basis_and_a_flip_restarts_it(ledger: Ledger) 
     await gate.check_and_reserve(order("s2", "3", price="40000", side=Side.SELL), None)
     await gate.on_order_update(update("s2", "3", OrderState.FILLED, avg="40000"))  # short 2 @ 40k
     assert (await gate.snapshot()).positions[("v", BTC)] == D("-80000")
+
+
+async def test_a_halt_reaches_every_gate_sharing_the_ledger(ledger: Ledger, request: pytest.FixtureRequest) -> None:
+    from risk.redis_ledger import RedisLedger
+
+    if isinstance(ledger, RedisLedger):  # another process's client on the same namespace
+        other: Ledger = RedisLedger(request.getfixturevalue("redis_url"), namespace=ledger._ns)
+    else:
+        other = ledger
+    a = PortfolioGate(RiskLimits(max_gross_exposure=D("100000")), ledger)
+    b = PortfolioGate(RiskLimits(max_gross_exposure=D("100000")), other)
+    await b.check_and_reserve(order("long", "0.02"), None)
+    await b.on_order_update(update("long", "0.02", OrderState.FILLED))
+    a.halt("desk-wide stop")
+    await a.shared()
+    with pytest.raises(RiskRejected, match=r"kill_switch: trading halted \(desk-wide stop\)"):
+        await b.check_and_reserve(order("b-new", "0.01"), None)
+    await b.check_and_reserve(order("b-close", "0.01", side=Side.SELL, reduce_only=True), None)
+    a.resume()
+    await a.shared()
+    await b.check_and_reserve(order("b-again", "0.01"), None)
+    if other is not ledger:
+        await other.close()
