@@ -61,3 +61,48 @@ def test_reserved_total_equals_sum_of_live_reservations(steps: list[tuple[str, i
                 )
 
     asyncio.run(run())
+
+
+@settings(max_examples=25, deadline=None)
+@given(ops)
+def test_redis_ledger_agrees_with_the_in_process_ledger(redis_url: str, steps: list[tuple[str, int, int]]) -> None:
+    """Differential: the same interleaving on both ledgers admits, refuses and holds the same amounts."""
+    import uuid
+
+    from risk.redis_ledger import RedisLedger
+
+    limits = RiskLimits(reservation_ttl_seconds=10, max_gross_exposure=Decimal(400), max_open_orders=5)
+
+    async def run() -> None:
+        memory, redis = InMemoryLedger(), RedisLedger(redis_url, namespace=f"prop:{uuid.uuid4().hex}")
+        try:
+            now = 0.0
+            for op, n, k in steps:
+                cid = f"c{n}"
+                now += 1
+                outcomes = []
+                for ledger in (memory, redis):
+                    if op == "reserve":
+                        request = ReservationRequest(cid, "v", f"I{n % 3}", 1 if k % 2 else -1, Decimal(10), Decimal(k))
+                        try:
+                            await ledger.check_and_reserve(request, limits, now=now, halted=None)
+                            outcomes.append("admitted")
+                        except Exception as exc:
+                            outcomes.append(getattr(exc, "limit", "error"))
+                    elif op == "release":
+                        await ledger.release(cid)
+                    elif op == "fill":
+                        await ledger.apply_fill(cid, Decimal(min(k, 10)), Decimal(min(k, 10)) * Decimal(k))
+                    else:
+                        outcomes.append(sorted(await ledger.expire(now + k)))
+                assert len(set(map(str, outcomes))) <= 1, (op, cid, outcomes)
+                mine, theirs = await memory.snapshot(), await redis.snapshot()
+                assert mine.reservations == theirs.reservations, (op, cid)
+                assert mine.reserved == theirs.reserved and mine.gross_exposure == theirs.gross_exposure
+                held = {key: v for key, v in mine.positions.items() if v}
+                assert held == {key: v for key, v in theirs.positions.items() if v}
+        finally:
+            await redis.clear()
+            await redis.close()
+
+    asyncio.run(run())
