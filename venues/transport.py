@@ -29,6 +29,7 @@ import orjson
 import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
+from websockets.frames import Frame, Opcode
 
 from venues.base import NotSent, OutcomeUnknown
 
@@ -173,6 +174,30 @@ def make_rest_client(kind: HttpKind, timeout: float) -> RestClient:
 # --------------------------------------------------------------------------- WebSocket
 
 
+class _DirectConnection(ClientConnection):
+    """A client connection that hands each complete text frame to ``on_text`` as it is parsed.
+
+    ``process_event`` is websockets' extension point for incoming frames. Dispatching there
+    saves the hop through the message queue and a reader task (one event-loop iteration per
+    frame, on the ack path of every WebSocket request). Until ``on_text`` is set (the open
+    handshake: auth, subscribe) and for fragmented or binary messages, frames take the
+    library's usual path to ``recv()`` / ``async for``.
+    """
+
+    on_text: Callable[[bytes], None] | None = None
+
+    def process_event(self, event: object) -> None:
+        handler = self.on_text
+        if handler is not None and isinstance(event, Frame) and event.opcode is Opcode.TEXT and event.fin:
+            data = event.data
+            try:
+                handler(data if isinstance(data, bytes) else bytes(data))
+            except Exception:  # a bad frame must never kill the socket
+                log.exception("websocket message handler failed")
+            return
+        super().process_event(event)  # type: ignore[arg-type]
+
+
 OnOpen = Callable[[ClientConnection], Awaitable[None]]
 UrlSource = str | Callable[[], Awaitable[str]]
 
@@ -198,8 +223,12 @@ class WsConnection:
         backoff_initial: float = 0.1,
         backoff_max: float = 5.0,
         open_timeout: float = 10.0,
+        direct: bool = False,
     ):
         self._url = url
+        # Request/response sockets take each frame as it is parsed (no reader-task hop on the
+        # ack path); streams keep the library's queue, so their frames never jump ahead of an ack.
+        self._direct = direct
         self.name = name
         self._on_message = on_message
         self._on_open = on_open
@@ -236,10 +265,18 @@ class WsConnection:
             try:
                 url = await self._resolve_url()
                 async with ws_connect(
-                    url, open_timeout=self._open_timeout, ping_interval=20, max_size=2**22, compression=None
+                    url,
+                    open_timeout=self._open_timeout,
+                    ping_interval=20,
+                    max_size=2**22,
+                    compression=None,
+                    create_connection=_DirectConnection,
                 ) as ws:
                     if self._on_open is not None:
                         await asyncio.wait_for(self._on_open(ws), self._open_timeout)
+                    if self._direct:
+                        assert isinstance(ws, _DirectConnection)
+                        ws.on_text = self._on_message
                     self._ws = ws
                     self.connects += 1
                     self.up.set()
@@ -338,6 +375,7 @@ class WsRpc:
             on_down=self._on_down,
             heartbeat=heartbeat,
             heartbeat_interval=heartbeat_interval,
+            direct=True,
         )
         self.parse_errors = 0
 
