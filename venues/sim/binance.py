@@ -57,6 +57,11 @@ from venues.sim.engine import (
 )
 from venues.sim.faults import Fault, FaultKind
 from venues.sim.server import SimVenue, hold_then_drop, reset_connection
+from venues.sim.wire import fmt as _fmt
+from venues.sim.wire import fmt_free as _fmt_free
+from venues.sim.wire import places as _places
+from venues.sim.wire import stream_sender as _stream_sender
+from venues.sim.wire import ws_send as _ws_send
 
 __all__ = ["BinanceDialect", "register"]
 
@@ -154,24 +159,6 @@ def mandatory(name: str) -> ApiError:
 
 
 # --------------------------------------------------------------------------- formatting
-
-
-def _places(step: Decimal) -> int:
-    exp = step.as_tuple().exponent
-    return max(0, -exp) if isinstance(exp, int) else 0
-
-
-def _fmt(value: Decimal, places: int) -> str:
-    return f"{value:.{places}f}"
-
-
-def _fmt_free(value: Decimal, min_places: int) -> str:
-    """At least ``min_places`` decimals, more only when the value needs them (avgPrice)."""
-    text = format(value.normalize(), "f") if value else "0"
-    whole, _, frac = text.partition(".")
-    if len(frac) < min_places:
-        frac = frac + "0" * (min_places - len(frac))
-    return whole + ("." + frac if frac else "")
 
 
 def _truthy(value: str, name: str) -> bool:
@@ -1448,11 +1435,6 @@ async def ws_api(d: BinanceDialect, request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _ws_send(ws: web.WebSocketResponse, payload: Any) -> None:
-    with contextlib.suppress(ConnectionError, RuntimeError):
-        await ws.send_str(orjson.dumps(payload).decode())
-
-
 async def _ws_frame(d: BinanceDialect, request: web.Request, ws: web.WebSocketResponse, data: str, quiet: bool) -> bool:
     """Answer one request frame; returns False when the socket was closed on purpose (faults)."""
     rid: Any = None
@@ -1642,19 +1624,6 @@ async def user_stream(d: BinanceDialect, request: web.Request) -> web.StreamResp
         with contextlib.suppress(BaseException):
             await sender
     return ws
-
-
-async def _stream_sender(conn: _StreamConn) -> None:
-    while True:
-        item = await conn.queue.get()
-        if item is None:
-            with contextlib.suppress(Exception):
-                await conn.ws.close()
-            return
-        try:
-            await conn.ws.send_str(item.decode())
-        except (ConnectionError, RuntimeError):
-            return
 
 
 # --------------------------------------------------------------------------- registration

@@ -80,6 +80,11 @@ from venues.sim.engine import (
 )
 from venues.sim.faults import Fault, FaultKind
 from venues.sim.server import SimVenue, hold_then_drop, reset_connection
+from venues.sim.wire import fmt as _fmt
+from venues.sim.wire import fmt_free as _fmt_free
+from venues.sim.wire import places as _places
+from venues.sim.wire import stream_sender as _stream_sender
+from venues.sim.wire import ws_send as _ws_send
 
 __all__ = ["BybitDialect", "register", "sign", "sign_rest", "sign_ws_auth"]
 
@@ -190,24 +195,6 @@ def sign_ws_auth(secret: str, expires: int | str) -> str:
 
 
 # --------------------------------------------------------------------------- formatting
-
-
-def _places(step: Decimal) -> int:
-    exp = step.as_tuple().exponent
-    return max(0, -exp) if isinstance(exp, int) else 0
-
-
-def _fmt(value: Decimal, places: int) -> str:
-    return f"{value:.{places}f}"
-
-
-def _fmt_free(value: Decimal, min_places: int = 0) -> str:
-    """At least ``min_places`` decimals, more only when the value needs them."""
-    text = format(value.normalize(), "f") if value else "0"
-    whole, _, frac = text.partition(".")
-    if len(frac) < min_places:
-        frac = frac + "0" * (min_places - len(frac))
-    return whole + ("." + frac if frac else "")
 
 
 def _text(value: Any) -> str:
@@ -1304,11 +1291,6 @@ async def not_supported(d: BybitDialect, request: web.Request) -> web.StreamResp
 # --------------------------------------------------------------------------- trade WebSocket
 
 
-async def _ws_send(ws: web.WebSocketResponse, payload: Any) -> None:
-    with contextlib.suppress(ConnectionError, RuntimeError):
-        await ws.send_str(orjson.dumps(payload).decode())
-
-
 async def trade_ws(d: BybitDialect, request: web.Request) -> web.StreamResponse:
     """GET /v5/trade — order entry over WebSocket (§5)."""
     ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20)
@@ -1554,19 +1536,6 @@ async def _private_frame(d: BybitDialect, conn: _PrivateConn, frame: dict[str, A
         conn.queue.put_nowait(reply(True))
     else:
         conn.queue.put_nowait(reply(False, f"error:handler not found,op:{op}"))
-
-
-async def _stream_sender(conn: _PrivateConn) -> None:
-    while True:
-        item = await conn.queue.get()
-        if item is None:
-            with contextlib.suppress(Exception):
-                await conn.ws.close()
-            return
-        try:
-            await conn.ws.send_str(item.decode())
-        except (ConnectionError, RuntimeError):
-            return
 
 
 # --------------------------------------------------------------------------- registration
