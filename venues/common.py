@@ -13,9 +13,11 @@ import hashlib
 import hmac
 import time
 from collections import OrderedDict
-from collections.abc import Hashable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from gateway.model import (
     CancelRequest,
@@ -35,6 +37,7 @@ from venues.base import (
     VenueError,
     VenueEventSink,
     VenueRateLimited,
+    VenueUnreachable,
     receipt_for_error,
 )
 from venues.transport import HttpKind, RestClient, make_rest_client
@@ -358,6 +361,37 @@ class AdapterBase:
 
     def _note_ban(self, seconds: float) -> None:
         self._rate.banned_until = max(self._rate.banned_until, time.monotonic() + seconds)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, sink: VenueEventSink) -> None:
+        """Load filters and marks (reads retried), then open the dialect's sockets (best effort)."""
+        self._sink = sink
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(VenueUnreachable),
+            stop=stop_after_attempt(3),
+            wait=wait_exponential_jitter(multiplier=0.2, max=2.0),
+            reraise=True,
+        ):
+            with attempt:
+                await self._load_markets()
+        await asyncio.gather(*self._open_streams(sink))
+
+    async def _load_markets(self) -> None:
+        """Clock offset, instrument filters and mark prices (override)."""
+
+    def _open_streams(self, sink: VenueEventSink) -> list[Awaitable[None]]:
+        """Create the order-entry socket and the user stream; return their starts (override)."""
+        return []
+
+    def _socket_down(self, what: str) -> Callable[[str], None]:
+        """An ``on_down`` for an order-entry socket: a lost socket is a stream gap to reconcile."""
+
+        def down(reason: str) -> None:
+            if self._sink is not None and reason != "closed":
+                self._sink.stream_gap(self.name, f"{what} {reason}")
+
+        return down
 
     async def close(self) -> None:
         await self._close_streams()

@@ -8,14 +8,12 @@ window is fully covered.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
+from collections.abc import Awaitable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from gateway.model import (
     CancelRequest,
@@ -28,7 +26,7 @@ from gateway.model import (
     TradeReport,
     Transport,
 )
-from venues.base import InvalidOrderError, VenueEventSink, VenueReadError, VenueUnreachable, receipt_accepted
+from venues.base import InvalidOrderError, VenueEventSink, VenueReadError, receipt_accepted
 from venues.binance.filters import parse_exchange_info, rate_limit_weight
 from venues.binance.rest import BinanceRest, NotFound
 from venues.binance.schemas.parse import STATUS, ParseError, order_report, trade_report
@@ -95,17 +93,9 @@ class BinanceUsdm(AdapterBase):
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self, sink: VenueEventSink) -> None:
-        """Load filters and marks (reads retried), then open the WS API and the user stream (best effort)."""
-        self._sink = sink
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(VenueUnreachable),
-            stop=stop_after_attempt(3),
-            wait=wait_exponential_jitter(multiplier=0.2, max=2.0),
-            reraise=True,
-        ):
-            with attempt:
-                await self._load_markets()
+    def _open_streams(self, sink: VenueEventSink) -> list[Awaitable[None]]:
+        """The WebSocket API and the user data stream."""
+        starts: list[Awaitable[None]] = []
         if self.ws_api_url:
             self.ws_api = BinanceWsApi(
                 self.ws_api_url,
@@ -115,8 +105,9 @@ class BinanceUsdm(AdapterBase):
                 recv_window_ms=self.recv_window_ms,
                 rate=self._rate,
                 clock=self._now_ms,
-                on_down=self._ws_api_down,
+                on_down=self._socket_down("WebSocket API"),
             )
+            starts.append(self.ws_api.start(self._connect_wait))
         if self.stream_url:
             self.user_stream = UserStream(
                 self.rest,
@@ -126,16 +117,8 @@ class BinanceUsdm(AdapterBase):
                 unify=self.unified,
                 keepalive_seconds=self._keepalive_seconds,
             )
-        starts = []
-        if self.ws_api is not None:
-            starts.append(self.ws_api.start(self._connect_wait))
-        if self.user_stream is not None:
             starts.append(self.user_stream.start(self._connect_wait))
-        await asyncio.gather(*starts)
-
-    def _ws_api_down(self, reason: str) -> None:
-        if self._sink is not None and reason != "closed":
-            self._sink.stream_gap(self.name, f"WebSocket API {reason}")
+        return starts
 
     async def _load_markets(self) -> None:
         t0 = epoch_ms()

@@ -9,14 +9,12 @@ name the ``symbol`` (the venue needs a symbol or settle coin).
 
 from __future__ import annotations
 
-import asyncio
 import re
+from collections.abc import Awaitable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
-
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from gateway.model import (
     CancelRequest,
@@ -34,7 +32,6 @@ from venues.base import (
     OutcomeUnknown,
     VenueEventSink,
     VenueReadError,
-    VenueUnreachable,
     receipt_accepted,
 )
 from venues.bybit.filters import parse_instruments
@@ -100,17 +97,9 @@ class BybitLinear(AdapterBase):
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self, sink: VenueEventSink) -> None:
-        """Load filters and marks (reads retried), then open the trade WS and the private stream (best effort)."""
-        self._sink = sink
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(VenueUnreachable),
-            stop=stop_after_attempt(3),
-            wait=wait_exponential_jitter(multiplier=0.2, max=2.0),
-            reraise=True,
-        ):
-            with attempt:
-                await self._load_markets()
+    def _open_streams(self, sink: VenueEventSink) -> list[Awaitable[None]]:
+        """The trade WebSocket and the private stream."""
+        starts: list[Awaitable[None]] = []
         if self.ws_api_url:
             self.trade_ws = BybitTradeWs(
                 self.ws_api_url,
@@ -119,8 +108,9 @@ class BybitLinear(AdapterBase):
                 sign=self._sign,
                 recv_window_ms=self.recv_window_ms,
                 clock=self._now_ms,
-                on_down=self._trade_ws_down,
+                on_down=self._socket_down("trade WebSocket"),
             )
+            starts.append(self.trade_ws.start(self._connect_wait))
         if self.stream_url:
             self.private_stream = PrivateStream(
                 self.stream_url,
@@ -131,16 +121,8 @@ class BybitLinear(AdapterBase):
                 sink=sink,
                 unify=self.unified,
             )
-        starts = []
-        if self.trade_ws is not None:
-            starts.append(self.trade_ws.start(self._connect_wait))
-        if self.private_stream is not None:
             starts.append(self.private_stream.start(self._connect_wait))
-        await asyncio.gather(*starts)
-
-    def _trade_ws_down(self, reason: str) -> None:
-        if self._sink is not None and reason != "closed":
-            self._sink.stream_gap(self.name, f"trade WebSocket {reason}")
+        return starts
 
     async def _load_markets(self) -> None:
         t0 = epoch_ms()
