@@ -129,24 +129,25 @@ class InMemoryLedger:
             if request.reduce_only:
                 position = self._positions.get((request.venue, request.instrument), ZERO)
                 request = replace(request, reduces=position != 0 and (position > 0) != (request.sign > 0))
-            self._check(request, limits, now, halted)
+            notional = request.notional
+            self._check(request, notional, limits, now, halted)
             expires_at = now + limits.reservation_ttl_seconds
-            self._reservations[request.command_id] = _Reservation(request, expires_at, request.notional)
+            self._reservations[request.command_id] = _Reservation(request, expires_at, notional)
             self._expiries.append((expires_at, request.command_id))
-            key = (request.venue, request.instrument)
-            self._adjust_reserved(key, request.notional, 1)
+            self._adjust_reserved((request.venue, request.instrument), notional, 1)
             self._sent_global.append(now)
             self._sent_by_venue.setdefault(request.venue, deque()).append(now)
             return expired
 
-    def _check(self, r: ReservationRequest, limits: RiskLimits, now: float, halted: str | None) -> None:
+    def _check(
+        self, r: ReservationRequest, delta: Decimal, limits: RiskLimits, now: float, halted: str | None
+    ) -> None:
         if r.command_id in self._reservations:
             raise RiskRejected(f"command {r.command_id} already holds a reservation", limit="duplicate_command")
         if halted is not None and not r.reduces:
             raise RiskRejected(
                 f"risk limit kill_switch: trading halted ({halted}); only reduce-only orders pass", limit="kill_switch"
             )
-        delta = r.notional
         key = (r.venue, r.instrument)
         if limits.max_notional_per_order is not None and delta > limits.max_notional_per_order:
             raise RiskRejected.for_limit(
