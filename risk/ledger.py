@@ -198,11 +198,7 @@ class InMemoryLedger:
 
     async def release(self, command_id: str) -> None:
         async with self._lock:
-            res = self._drop(command_id)
-            if res is not None:
-                self._fills_after_release[command_id] = (res.filled_qty, res.filled_notional, res.request)
-                if len(self._fills_after_release) > 100_000:
-                    self._fills_after_release.pop(next(iter(self._fills_after_release)))
+            self._drop(command_id)
 
     async def apply_fill(self, command_id: str, cumulative_qty: Decimal, cumulative_notional: Decimal) -> None:
         async with self._lock:
@@ -251,9 +247,13 @@ class InMemoryLedger:
         return stale
 
     def _drop(self, command_id: str) -> _Reservation | None:
+        """End a reservation (released or expired); fills reported later still become position."""
         res = self._reservations.pop(command_id, None)
         if res is not None:
             self._adjust_reserved((res.request.venue, res.request.instrument), -res.reserved, -1)
+            self._fills_after_release[command_id] = (res.filled_qty, res.filled_notional, res.request)
+            if len(self._fills_after_release) > 100_000:
+                self._fills_after_release.pop(next(iter(self._fills_after_release)))
         return res
 
     def _adjust_reserved(self, key: tuple[str, str], delta: Decimal, count: int) -> None:

@@ -246,3 +246,17 @@ async def test_a_halt_reaches_every_gate_sharing_the_ledger(ledger: Ledger, requ
     await b.check_and_reserve(order("b-again", "0.01"), None)
     if other is not ledger:
         await other.close()
+
+
+async def test_a_fill_reported_after_the_ttl_expired_still_counts_as_position(ledger: Ledger) -> None:
+    # Found by the differential property test: the in-process ledger used to drop such a fill.
+    clock = Clock()
+    gate = PortfolioGate(RiskLimits(max_gross_exposure=D("1000"), reservation_ttl_seconds=60), ledger, clock=clock)
+    await gate.check_and_reserve(order("slow", "0.01"), None)  # 500 reserved
+    clock.now += 61
+    assert await gate.expire() == ["slow"]
+    await gate.on_order_update(update("slow", "0.01", OrderState.FILLED))  # the venue did fill it
+    snap = await ledger.snapshot()
+    assert snap.reserved == 0 and snap.gross_exposure == D("500")
+    with pytest.raises(RiskRejected, match="max_gross_exposure"):
+        await gate.check_and_reserve(order("more", "0.012"), None)  # 500 held + 600 > 1000
