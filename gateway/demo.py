@@ -165,7 +165,7 @@ class Demo:
                     self.resting.remove(row)
 
     def _resolve(self, row: Row, handle: CommandHandle) -> None:
-        current = handle._current_resolution()
+        current = handle.resolution
         if current is None:
             return
         row.receipt = current

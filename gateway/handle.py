@@ -195,6 +195,11 @@ class CommandHandle:
         return HandleState.PENDING if self._ack is None else HandleState.ANSWERED
 
     @property
+    def resolution(self) -> CommandReceipt | None:
+        """What ``resolved()`` would return now without waiting; None while the outcome is unknown."""
+        return self._current_resolution()
+
+    @property
     def latest_receipt(self) -> CommandReceipt | None:
         return self._receipts[-1] if self._receipts else None
 

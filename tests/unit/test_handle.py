@@ -119,8 +119,10 @@ async def test_next_lifecycle_delivers_every_event_in_sequence() -> None:
 @pytest.mark.parametrize("status", [CommandStatus.ACCEPTED, CommandStatus.REJECTED])
 async def test_resolved_returns_at_once_for_a_definite_ack(status: CommandStatus) -> None:
     bus, h = EventBus(), make_handle()
+    assert h.resolution is None  # nothing answered yet
     ack(bus, h, status)
     assert (await h.resolved(timeout=0)).status is status
+    assert h.resolution is not None and h.resolution.status is status
 
 
 @pytest.mark.parametrize(
@@ -138,6 +140,7 @@ async def test_resolved_maps_the_report(
     bus, h = EventBus(), make_handle()
     ack(bus, h, CommandStatus.UNKNOWN_EXECUTION)
     h._attach_settler()
+    assert h.resolution is None  # unknown: nothing proven yet
     waiter = asyncio.ensure_future(h.resolved(timeout=5))
     await asyncio.sleep(0)
     assert not waiter.done()
