@@ -24,7 +24,7 @@ LIMITS = RiskLimits(
 )
 
 
-def _requests(n: int) -> list[OrderRequest]:
+def _requests(start: int, n: int) -> list[OrderRequest]:
     return [
         OrderRequest(
             venue="v",
@@ -35,23 +35,25 @@ def _requests(n: int) -> list[OrderRequest]:
             price=Decimal("50000"),
             client_order_id=f"b{i}",
         )
-        for i in range(n)
+        for i in range(start, start + n)
     ]
 
 
-async def _rate(gate: PortfolioGate, requests: list[OrderRequest], batch: int) -> float:
-    """Time only the checks; releases (keeping ~``batch`` live reservations) are outside the clock."""
+async def _rate(gate: PortfolioGate, total: int, batch: int) -> float:
+    """Time only the checks. Each batch's requests are built before its clock starts and released
+    after it stops (keeping ~``batch`` live reservations), so the figure is the gate's work, not
+    the garbage collector walking a pre-built list of ``total`` requests."""
     spent = 0.0
     perf = time.perf_counter
-    for start in range(0, len(requests), batch):
-        chunk = requests[start : start + batch]
+    for start in range(0, total, batch):
+        chunk = _requests(start, batch)
         t0 = perf()
         for request in chunk:
             await gate.check_and_reserve(request, None)
         spent += perf() - t0
         for request in chunk:
             await gate.ledger.release(request.client_order_id or "")
-    return len(requests) / spent
+    return total / spent
 
 
 def _free_port() -> int:
@@ -63,7 +65,7 @@ def _free_port() -> int:
 async def main(quick: bool = False) -> dict[str, Any]:
     n_mem, n_redis = (20_000, 2_000) if quick else (100_000, 10_000)
     out: dict[str, Any] = {}
-    out["in_process_checks_per_s"] = round(await _rate(PortfolioGate(LIMITS, InMemoryLedger()), _requests(n_mem), 50))
+    out["in_process_checks_per_s"] = round(await _rate(PortfolioGate(LIMITS, InMemoryLedger()), n_mem, 50))
     binary = shutil.which("redis-server")
     if binary is None:
         out["redis"] = "redis-server not installed (make bench installs it)"
@@ -83,7 +85,7 @@ async def main(quick: bool = False) -> dict[str, Any]:
             except Exception:
                 await asyncio.sleep(0.05)
         gate = PortfolioGate(LIMITS, ledger)
-        out["redis_checks_per_s_one_client"] = round(await _rate(gate, _requests(n_redis), 50))
+        out["redis_checks_per_s_one_client"] = round(await _rate(gate, n_redis, 50))
         await ledger.close()
     finally:
         proc.terminate()
