@@ -57,6 +57,7 @@ from venues.sim.engine import (
 )
 from venues.sim.faults import Fault, FaultKind
 from venues.sim.server import SimVenue, hold_then_drop, reset_connection
+from venues.sim.wire import StreamFaultDelivery
 from venues.sim.wire import fmt as _fmt
 from venues.sim.wire import fmt_free as _fmt_free
 from venues.sim.wire import places as _places
@@ -267,7 +268,9 @@ class BinanceDialect:
         self._key_by_account: dict[str, str] = {}
         self.stream_conns: set[_StreamConn] = set()
         self.api_sockets: set[web.WebSocketResponse] = set()
-        self._held: dict[str, tuple[bytes, asyncio.TimerHandle]] = {}  # STREAM_OUT_OF_ORDER, per account
+        self.stream: StreamFaultDelivery[tuple[_StreamConn, str]] = StreamFaultDelivery(
+            self._conns_for, self._send_target, self._drop_target
+        )
         self._gap_accounts: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.engine.listeners.append(self._on_engine_event)
@@ -926,37 +929,15 @@ class BinanceDialect:
         fault = self.venue.faults.take(VENUE, "stream", client_order_id=order.client_order_id, symbol=order.symbol)
         if fault is not None and not fault.kind.is_stream:
             fault = None
-        for event in events:
-            self._deliver(account, event, fault)
-            fault = None if fault is not None and fault.kind is not FaultKind.STREAM_GAP else fault
+        self.stream.deliver_all(account, events, fault)
 
-    def _deliver(self, account: str, event: dict[str, Any], fault: Fault | None) -> None:
-        conns = self._conns_for(account)
-        if fault is not None and fault.kind is FaultKind.STREAM_GAP:
-            # The stream drops: this event and everything until the client reconnects is lost.
-            for conn, _ in conns:
-                self.stream_conns.discard(conn)
-                conn.queue.put_nowait(None)
-            return
-        if fault is not None and fault.kind is FaultKind.STREAM_OUT_OF_ORDER and account not in self._held:
-            handle = asyncio.get_running_loop().call_later(1.0, self._flush_held, account)
-            self._held[account] = (orjson.dumps(event), handle)
-            return
-        copies = 2 if fault is not None and fault.kind is FaultKind.STREAM_DUPLICATE else 1
-        for conn, key in conns:
-            for _ in range(copies):
-                self._send_conn(conn, key, event)
-        self._flush_held(account)
+    def _send_target(self, target: tuple[_StreamConn, str], event: dict[str, Any]) -> None:
+        self._send_conn(target[0], target[1], event)
 
-    def _flush_held(self, account: str) -> None:
-        held = self._held.pop(account, None)
-        if held is None:
-            return
-        raw, handle = held
-        handle.cancel()
-        event = orjson.loads(raw)
-        for conn, key in self._conns_for(account):
-            self._send_conn(conn, key, event)
+    def _drop_target(self, target: tuple[_StreamConn, str]) -> None:
+        conn = target[0]
+        self.stream_conns.discard(conn)
+        conn.queue.put_nowait(None)
 
     def order_update_event(self, order: SimOrder, fill: SimFill | None, exec_type: str) -> dict[str, Any]:
         inst = self.engine.instruments[order.symbol]
@@ -1049,9 +1030,7 @@ class BinanceDialect:
         for lk in self.listen_keys.values():
             if lk.timer is not None:
                 lk.timer.cancel()
-        for _, handle in self._held.values():
-            handle.cancel()
-        self._held.clear()
+        self.stream.close()
         for conn in list(self.stream_conns):
             conn.queue.put_nowait(None)
             with contextlib.suppress(Exception):

@@ -80,6 +80,7 @@ from venues.sim.engine import (
 )
 from venues.sim.faults import Fault, FaultKind
 from venues.sim.server import SimVenue, hold_then_drop, reset_connection
+from venues.sim.wire import StreamFaultDelivery
 from venues.sim.wire import fmt as _fmt
 from venues.sim.wire import fmt_free as _fmt_free
 from venues.sim.wire import places as _places
@@ -330,7 +331,9 @@ class BybitDialect:
         self._used_links: set[tuple[str, str]] = set()
         self.trade_conns: set[_TradeConn] = set()
         self.private_conns: set[_PrivateConn] = set()
-        self._held: dict[str, tuple[bytes, asyncio.TimerHandle]] = {}  # STREAM_OUT_OF_ORDER, per account
+        self.stream: StreamFaultDelivery[_PrivateConn] = StreamFaultDelivery(
+            self._conns_for, self._send_conn, self._drop_conn
+        )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._conn_seq = 0
         self.engine.listeners.append(self._on_engine_event)
@@ -938,46 +941,17 @@ class BybitDialect:
         fault = self.venue.faults.take(VENUE, "stream", client_order_id=link_id(order) or None, symbol=order.symbol)
         if fault is not None and not fault.kind.is_stream:
             fault = None
-        for message in messages:
-            self._deliver(account, message, fault)
-            fault = None if fault is not None and fault.kind is not FaultKind.STREAM_GAP else fault
+        self.stream.deliver_all(account, messages, fault)
 
-    def _send_conn(self, conn: _PrivateConn, message: dict[str, Any], raw: bytes) -> None:
+    def _send_conn(self, conn: _PrivateConn, message: dict[str, Any]) -> None:
         name = conn.topics.get(str(message["topic"]))
         if name is None:
             return
-        if name != message["topic"]:
-            raw = orjson.dumps({**message, "topic": name})
-        conn.queue.put_nowait(raw)
+        conn.queue.put_nowait(orjson.dumps(message if name == message["topic"] else {**message, "topic": name}))
 
-    def _deliver(self, account: str, message: dict[str, Any], fault: Fault | None) -> None:
-        conns = self._conns_for(account)
-        if fault is not None and fault.kind is FaultKind.STREAM_GAP:
-            # The stream drops: this message and everything until the client reconnects is lost.
-            for conn in conns:
-                self.private_conns.discard(conn)
-                conn.queue.put_nowait(None)
-            return
-        raw = orjson.dumps(message)
-        if fault is not None and fault.kind is FaultKind.STREAM_OUT_OF_ORDER and account not in self._held:
-            handle = asyncio.get_running_loop().call_later(1.0, self._flush_held, account)
-            self._held[account] = (raw, handle)
-            return
-        copies = 2 if fault is not None and fault.kind is FaultKind.STREAM_DUPLICATE else 1
-        for conn in conns:
-            for _ in range(copies):
-                self._send_conn(conn, message, raw)
-        self._flush_held(account)
-
-    def _flush_held(self, account: str) -> None:
-        held = self._held.pop(account, None)
-        if held is None:
-            return
-        raw, handle = held
-        handle.cancel()
-        message = orjson.loads(raw)
-        for conn in self._conns_for(account):
-            self._send_conn(conn, message, raw)
+    def _drop_conn(self, conn: _PrivateConn) -> None:
+        self.private_conns.discard(conn)
+        conn.queue.put_nowait(None)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -987,9 +961,7 @@ class BybitDialect:
         task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
-        for _, handle in self._held.values():
-            handle.cancel()
-        self._held.clear()
+        self.stream.close()
         for conn in list(self.private_conns):
             conn.queue.put_nowait(None)
             with contextlib.suppress(Exception):
