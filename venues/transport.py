@@ -100,12 +100,18 @@ class AiohttpRestClient:
 
     def _ensure(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
+            session = aiohttp.ClientSession(
                 timeout=self._timeout,
                 connector=aiohttp.TCPConnector(limit=self._limit, keepalive_timeout=30),
                 skip_auto_headers=("User-Agent",),
                 json_serialize=lambda o: orjson.dumps(o).decode(),
             )
+            # aiohttp re-sends an "idempotent" request (DELETE, PUT, GET) once when a kept-alive
+            # connection drops before the answer. A Binance cancel is a DELETE: the re-send turns
+            # a lost answer into a second cancel and a wrong REJECTED (-2011). Writes go out once;
+            # this is the switch aiohttp's own test client uses to turn that off.
+            session._retry_connection = False
+            self._session = session
         return self._session
 
     async def request(

@@ -247,3 +247,33 @@ async def test_secret_never_in_logs(
     router.post("/fapi/v1/order").side_effect = httpx.ReadTimeout("slow")
     receipt = await venue.submit(_order())
     assert "secret" not in caplog.text and "secret" not in receipt.message
+
+
+CANCEL_FAULTS = [
+    Fault(FaultKind.ACCEPT_THEN_RESET, operation="cancel"),
+    Fault(FaultKind.ACCEPT_THEN_TIMEOUT, operation="cancel", delay_seconds=2.0),
+    Fault(FaultKind.ACCEPT_THEN_5XX, operation="cancel", status=502),
+    Fault(FaultKind.REJECT_THEN_5XX, operation="cancel"),
+]
+
+
+@pytest.mark.parametrize("transport", [Transport.REST, Transport.WEBSOCKET])
+@pytest.mark.parametrize("fault", CANCEL_FAULTS, ids=[f.kind.value for f in CANCEL_FAULTS])
+async def test_a_cancel_whose_answer_is_lost_is_unknown_and_sent_once(
+    sim: SimExchange, fault: Fault, transport: Transport
+) -> None:
+    # A cancel is a DELETE: an HTTP client that re-sends "idempotent" requests on a dropped
+    # keep-alive connection would send it twice and report the second answer (-2011, REJECTED).
+    venue = make_venue(sim, request_timeout=1.0)
+    try:
+        await venue.start(RecordingSink())
+        cid = f"cx-{fault.kind.value[:12]}-{transport.value[:2]}".replace("_", "")
+        assert (await venue.submit(_order(cid, transport))).status is CommandStatus.ACCEPTED
+        sim.faults.add(Fault(**{**fault.__dict__, "venue": "binance", "client_order_id": cid}))
+        receipt = await venue.cancel(
+            CancelRequest(venue="binance", instrument="BTC/USDT:USDT", client_order_id=cid, transport=transport), "r1"
+        )
+        assert receipt.status is UNKNOWN, receipt
+        assert [a.operation for a in sim.truth.attempts(cid)] == ["create", "cancel"]  # sent once
+    finally:
+        await venue.close()

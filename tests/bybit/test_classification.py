@@ -274,3 +274,31 @@ async def test_duplicate_order_link_id_is_evidence_on_the_sim(venue: BybitLinear
     assert first.status is ACCEPTED
     assert (second.status, second.native_code) == (UNKNOWN, "110072")
     assert len(sim.truth.orders_for("dup-1")) == 1
+
+
+CANCEL_FAULTS = [
+    Fault(FaultKind.ACCEPT_THEN_RESET, operation="cancel"),
+    Fault(FaultKind.ACCEPT_THEN_TIMEOUT, operation="cancel", delay_seconds=2.0),
+    Fault(FaultKind.ACCEPT_THEN_5XX, operation="cancel", status=502),
+    Fault(FaultKind.REJECT_THEN_5XX, operation="cancel"),
+]
+
+
+@pytest.mark.parametrize("transport", [Transport.REST, Transport.WEBSOCKET])
+@pytest.mark.parametrize("fault", CANCEL_FAULTS, ids=[f.kind.value for f in CANCEL_FAULTS])
+async def test_a_cancel_whose_answer_is_lost_is_unknown_and_sent_once(
+    sim: SimExchange, fault: Fault, transport: Transport
+) -> None:
+    venue = make_venue(sim, request_timeout=1.0)
+    try:
+        await venue.start(RecordingSink())
+        cid = f"cx-{fault.kind.value[:12]}-{transport.value[:2]}".replace("_", "")
+        assert (await venue.submit(order(cid, transport))).status is ACCEPTED
+        sim.faults.add(Fault(**{**fault.__dict__, "venue": "bybit", "client_order_id": cid}))
+        receipt = await venue.cancel(
+            CancelRequest(venue="bybit", instrument="BTC/USDT:USDT", client_order_id=cid, transport=transport), "r1"
+        )
+        assert receipt.status is UNKNOWN, receipt
+        assert [a.operation for a in sim.truth.attempts(cid)] == ["create", "cancel"]  # sent once
+    finally:
+        await venue.close()
