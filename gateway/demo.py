@@ -286,9 +286,24 @@ class Demo:
             if truth is None:
                 return False
             return not (receipt.order_state is OrderState.FILLED and truth.status != "FILLED")
-        target = self.sim.truth.order(row.target or "", row.venue)
-        cancelled = target is not None and target.status == "CANCELED"
-        return cancelled if receipt.status is CommandStatus.ACCEPTED else not cancelled
+        # Several cancels may target one order (a retry after an UNKNOWN): at most one of them can
+        # have taken effect, and exactly as many of them as the venue processed may say ACCEPTED.
+        processed = sum(
+            1 for a in self.sim.truth.attempts(row.target or "", row.venue) if a.operation == "cancel" and a.processed
+        )
+        accepted = sum(
+            1
+            for other in self.rows
+            if other.op == "cancel"
+            and other.venue == row.venue
+            and other.target == row.target
+            and other.receipt is not None
+            and other.receipt.status is CommandStatus.ACCEPTED
+        )
+        if accepted == processed:
+            return True
+        # The claims that outnumber the venue's processing are the wrong ones.
+        return (receipt.status is CommandStatus.ACCEPTED) == (accepted < processed)
 
     # ------------------------------------------------------------------ the run
 
@@ -444,9 +459,27 @@ class Demo:
         ):
             table.add_row(label, value)
         self.console.print(table)
+        for row in self.rows:
+            if row.verdict in ("✗ WRONG", "unresolved"):
+                self.console.print(f"[red]{row.verdict}[/]: {self._explain(row)}", highlight=False)
         self.console.print(f"journal: {db}  (try: gateway journal runs --db {db})", highlight=False)
         ok = result["wrong"] == 0 and result["duplicates"] == 0 and result["unresolved"] == 0
         self.console.print("[bold green]OK[/]: every resolution matches the truth" if ok else "[bold red]FAILED[/]")
+
+    def _explain(self, row: Row) -> str:
+        """One line: what the gateway resolved against what the simulator knows."""
+        assert self.sim is not None
+        receipt = row.receipt
+        said = "nothing" if receipt is None else f"{receipt.status.value} {receipt.order_state or ''}".strip()
+        cid = row.command_id if row.op == "create" else (row.target or "")
+        truth = self.sim.truth.order(cid, row.venue)
+        known = "no order" if truth is None else f"order {truth.order_id} {truth.status}"
+        attempts = [f"{a.operation}/{a.transport}:{a.outcome}" for a in self.sim.truth.attempts(cid, row.venue)]
+        related = [f"#{r.n} {r.op} {r.resolved}" for r in self.rows if cid in (r.target, r.command_id)]
+        return (
+            f"#{row.n} {row.op} {row.venue} {cid}: resolved {said}; venue has {known}; "
+            f"writes received {attempts}; commands on it {related}"
+        )
 
 
 def _one_line(text: str, limit: int = 90) -> str:
