@@ -44,6 +44,7 @@ from gateway.model import (
     ReconcileTrigger,
     RecoveryCompleted,
     RecoveryScheduled,
+    Transport,
     utc_now,
 )
 from gateway.ports import GatePort, JournalPort, PendingCommand, ReconcilerPort
@@ -256,25 +257,15 @@ class Gateway:
                     raise refusal
                 return self._refuse(handle, request, CommandOperation.CREATE_ORDER, str(refusal), "RISK")
 
-        pending = PendingCommand(
-            command_id=cid,
-            operation=CommandOperation.CREATE_ORDER,
-            venue=venue.name,
-            instrument=request.instrument,
+        return await self._journal_then_send(
+            handle,
+            venue,
+            request,
             client_order_id=cid,
             order_id=None,
-            sent_at=utc_now(),
-            recv_window_ms=venue.recv_window_ms,
-            request=request,
             transport=transport,
+            send=lambda: venue.submit(request),
         )
-        if not await self._journal_intent(pending):
-            return self._refuse(
-                handle, request, CommandOperation.CREATE_ORDER, f"gateway halted: {self._halted}", "HALTED"
-            )
-        receipt = await self._send(venue.submit(request), request, pending)
-        self._answer(handle, pending, receipt)
-        return handle
 
     async def cancel(self, request: CancelRequest) -> CommandHandle:
         """Send a cancel once; returns its handle holding the ack. Raises only for caller mistakes."""
@@ -296,27 +287,47 @@ class Gateway:
             return self._refuse(
                 handle, request, CommandOperation.CANCEL_ORDER, f"gateway halted: {self._halted}", "HALTED"
             )
-        pending = PendingCommand(
-            command_id=request_id,
-            operation=CommandOperation.CANCEL_ORDER,
-            venue=venue.name,
-            instrument=request.instrument,
+        return await self._journal_then_send(
+            handle,
+            venue,
+            request,
             client_order_id=request.client_order_id,
             order_id=request.order_id,
+            transport=transport,
+            send=lambda: venue.cancel(request, request_id),
+        )
+
+    # ------------------------------------------------------------------ submit plumbing
+
+    async def _journal_then_send(
+        self,
+        handle: CommandHandle,
+        venue: Venue,
+        request: OrderRequest | CancelRequest,
+        *,
+        client_order_id: str | None,
+        order_id: str | None,
+        transport: Transport,
+        send: Callable[[], Awaitable[CommandReceipt]],
+    ) -> CommandHandle:
+        """Journal the intent, then send once and answer the handle; refuse if the journal cannot."""
+        pending = PendingCommand(
+            command_id=handle.command_id,
+            operation=handle.operation,
+            venue=venue.name,
+            instrument=request.instrument,
+            client_order_id=client_order_id,
+            order_id=order_id,
             sent_at=utc_now(),
             recv_window_ms=venue.recv_window_ms,
             request=request,
             transport=transport,
         )
         if not await self._journal_intent(pending):
-            return self._refuse(
-                handle, request, CommandOperation.CANCEL_ORDER, f"gateway halted: {self._halted}", "HALTED"
-            )
-        receipt = await self._send(venue.cancel(request, request_id), request, pending)
+            return self._refuse(handle, request, handle.operation, f"gateway halted: {self._halted}", "HALTED")
+        receipt = await self._send(send(), request, pending)
         self._answer(handle, pending, receipt)
         return handle
-
-    # ------------------------------------------------------------------ submit plumbing
 
     def _checked_venue(self, name: str) -> Venue:
         if not self._open:
