@@ -56,7 +56,7 @@ from venues.sim.engine import (
     now_ms,
 )
 from venues.sim.faults import Fault, FaultKind
-from venues.sim.server import SimVenue, hold_then_drop, reset_connection
+from venues.sim.server import SimVenue, WriteResult, hold_then_drop, reset_connection
 from venues.sim.wire import StreamFaultDelivery
 from venues.sim.wire import fmt as _fmt
 from venues.sim.wire import fmt_free as _fmt_free
@@ -1199,63 +1199,31 @@ def create_with_faults(
     d: BinanceDialect, account: str, params: dict[str, str], transport: str
 ) -> tuple[int, dict[str, Any], Fault | None]:
     """Place once, consulting the fault plan; returns the *normal* answer (status, body) and the fault."""
-    cid = params.get("newClientOrderId") or None
-    fault = d.venue.faults.take(VENUE, "create", transport=transport, client_order_id=cid, symbol=params.get("symbol"))
-    if fault is not None and fault.kind.is_stream:
-        fault = None
-    tr = "ws" if transport == "ws" else "rest"
-    if fault is not None and not fault.executes:
-        d.venue.record_attempt(
-            "create", tr, client_order_id=cid, order_id=None, processed=False,  # type: ignore[arg-type]
-            outcome=f"fault:{fault.kind.value}", fault=fault,
-        )  # fmt: skip
-        return 200, {}, fault
-    try:
-        order = d.place(account, params)
-    except ApiError as err:
-        d.venue.record_attempt(
-            "create", tr, client_order_id=cid, order_id=None, processed=False,  # type: ignore[arg-type]
-            outcome=f"rejected:{err.code}", fault=fault,
-        )  # fmt: skip
-        return err.status, {"code": err.code, "msg": err.msg}, fault
-    d.venue.record_attempt(
-        "create", tr, client_order_id=order.client_order_id, order_id=order.order_id,  # type: ignore[arg-type]
-        processed=True, outcome="created", fault=fault,
+    result = d.venue.write(
+        "create", "ws" if transport == "ws" else "rest", lambda: d.place(account, params),
+        client_order_id=params.get("newClientOrderId") or None, order_id=None, symbol=params.get("symbol"),
+        rejection=ApiError,
     )  # fmt: skip
-    if fault is not None and fault.kind is FaultKind.DELAYED_VISIBILITY:
-        d.engine.hide_for(order, fault.delay_seconds)
-    ack = params.get("newOrderRespType", "ACK") != "RESULT"
-    return 200, d.order_json(order, kind="write", ack=ack), fault
+    return _write_answer(d, result, ack=params.get("newOrderRespType", "ACK") != "RESULT")
 
 
 def cancel_with_faults(
     d: BinanceDialect, account: str, params: dict[str, str], transport: str
 ) -> tuple[int, dict[str, Any], Fault | None]:
-    cid = d.cid_of(account, params)
-    fault = d.venue.faults.take(VENUE, "cancel", transport=transport, client_order_id=cid, symbol=params.get("symbol"))
-    if fault is not None and fault.kind.is_stream:
-        fault = None
-    tr = "ws" if transport == "ws" else "rest"
-    oid = params.get("orderId") or None
-    if fault is not None and not fault.executes:
-        d.venue.record_attempt(
-            "cancel", tr, client_order_id=cid, order_id=oid, processed=False,  # type: ignore[arg-type]
-            outcome=f"fault:{fault.kind.value}", fault=fault,
-        )  # fmt: skip
-        return 200, {}, fault
-    try:
-        order = d.cancel(account, params)
-    except ApiError as err:
-        d.venue.record_attempt(
-            "cancel", tr, client_order_id=cid, order_id=oid, processed=False,  # type: ignore[arg-type]
-            outcome=f"rejected:{err.code}", fault=fault,
-        )  # fmt: skip
-        return err.status, {"code": err.code, "msg": err.msg}, fault
-    d.venue.record_attempt(
-        "cancel", tr, client_order_id=order.client_order_id, order_id=order.order_id,  # type: ignore[arg-type]
-        processed=True, outcome="canceled", fault=fault,
+    result = d.venue.write(
+        "cancel", "ws" if transport == "ws" else "rest", lambda: d.cancel(account, params),
+        client_order_id=d.cid_of(account, params), order_id=params.get("orderId") or None,
+        symbol=params.get("symbol"), rejection=ApiError,
     )  # fmt: skip
-    return 200, d.order_json(order, kind="write"), fault
+    return _write_answer(d, result, ack=False)
+
+
+def _write_answer(d: BinanceDialect, result: WriteResult, *, ack: bool) -> tuple[int, dict[str, Any], Fault | None]:
+    if isinstance(result.error, ApiError):
+        return result.error.status, {"code": result.error.code, "msg": result.error.msg}, result.fault
+    if result.order is None:
+        return 200, {}, result.fault
+    return 200, d.order_json(result.order, kind="write", ack=ack), result.fault
 
 
 async def delete_order(d: BinanceDialect, request: web.Request) -> web.StreamResponse:

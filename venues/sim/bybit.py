@@ -79,7 +79,7 @@ from venues.sim.engine import (
     now_ms,
 )
 from venues.sim.faults import Fault, FaultKind
-from venues.sim.server import SimVenue, hold_then_drop, reset_connection
+from venues.sim.server import SimVenue, WriteResult, hold_then_drop, reset_connection
 from venues.sim.wire import StreamFaultDelivery
 from venues.sim.wire import fmt as _fmt
 from venues.sim.wire import fmt_free as _fmt_free
@@ -1097,64 +1097,31 @@ def create_with_faults(
     d: BybitDialect, account: str, params: dict[str, Any], transport: Transport
 ) -> tuple[int, str, dict[str, Any], Fault | None]:
     """Place once, consulting the fault plan; returns the *normal* answer (retCode, retMsg, result) and the fault."""
-    cid = _text(params.get("orderLinkId")) or None
-    fault = d.venue.faults.take(
-        VENUE, "create", transport=transport, client_order_id=cid, symbol=_text(params.get("symbol")) or None
-    )
-    if fault is not None and fault.kind.is_stream:
-        fault = None
-    if fault is not None and not fault.executes:
-        d.venue.record_attempt(
-            "create", transport, client_order_id=cid, order_id=None, processed=False,
-            outcome=f"fault:{fault.kind.value}", fault=fault,
-        )  # fmt: skip
-        return 0, "OK", {}, fault
-    try:
-        order = d.place(account, params)
-    except ApiError as err:
-        d.venue.record_attempt(
-            "create", transport, client_order_id=cid, order_id=None, processed=False,
-            outcome=f"rejected:{err.code}", fault=fault,
-        )  # fmt: skip
-        return err.code, err.msg, {}, fault
-    d.venue.record_attempt(
-        "create", transport, client_order_id=link_id(order) or None, order_id=order.order_id,
-        processed=True, outcome="created", fault=fault,
+    result = d.venue.write(
+        "create", transport, lambda: d.place(account, params),
+        client_order_id=_text(params.get("orderLinkId")) or None, order_id=None,
+        symbol=_text(params.get("symbol")) or None, rejection=ApiError, recorded_id=lambda o: link_id(o) or None,
     )  # fmt: skip
-    if fault is not None and fault.kind is FaultKind.DELAYED_VISIBILITY:
-        d.engine.hide_for(order, fault.delay_seconds)
-    return 0, "OK", {"orderId": order.order_id, "orderLinkId": link_id(order)}, fault
+    return _write_answer(result)
 
 
 def cancel_with_faults(
     d: BybitDialect, account: str, params: dict[str, Any], transport: Transport
 ) -> tuple[int, str, dict[str, Any], Fault | None]:
-    cid = d.cid_of(account, params)
-    fault = d.venue.faults.take(
-        VENUE, "cancel", transport=transport, client_order_id=cid, symbol=_text(params.get("symbol")) or None
-    )
-    if fault is not None and fault.kind.is_stream:
-        fault = None
-    oid = _text(params.get("orderId")) or None
-    if fault is not None and not fault.executes:
-        d.venue.record_attempt(
-            "cancel", transport, client_order_id=cid, order_id=oid, processed=False,
-            outcome=f"fault:{fault.kind.value}", fault=fault,
-        )  # fmt: skip
-        return 0, "OK", {}, fault
-    try:
-        order = d.cancel(account, params)
-    except ApiError as err:
-        d.venue.record_attempt(
-            "cancel", transport, client_order_id=cid, order_id=oid, processed=False,
-            outcome=f"rejected:{err.code}", fault=fault,
-        )  # fmt: skip
-        return err.code, err.msg, {}, fault
-    d.venue.record_attempt(
-        "cancel", transport, client_order_id=link_id(order) or None, order_id=order.order_id,
-        processed=True, outcome="canceled", fault=fault,
+    result = d.venue.write(
+        "cancel", transport, lambda: d.cancel(account, params),
+        client_order_id=d.cid_of(account, params), order_id=_text(params.get("orderId")) or None,
+        symbol=_text(params.get("symbol")) or None, rejection=ApiError, recorded_id=lambda o: link_id(o) or None,
     )  # fmt: skip
-    return 0, "OK", {"orderId": order.order_id, "orderLinkId": link_id(order)}, fault
+    return _write_answer(result)
+
+
+def _write_answer(result: WriteResult) -> tuple[int, str, dict[str, Any], Fault | None]:
+    if isinstance(result.error, ApiError):
+        return result.error.code, result.error.msg, {}, result.fault
+    if result.order is None:
+        return 0, "OK", {}, result.fault
+    return 0, "OK", {"orderId": result.order.order_id, "orderLinkId": link_id(result.order)}, result.fault
 
 
 # --------------------------------------------------------------------------- REST endpoints

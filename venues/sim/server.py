@@ -30,7 +30,7 @@ from aiohttp import web
 from venues.sim.engine import MatchingEngine, SimInstrument, SimOrder, WriteAttempt, default_instruments, now_ms
 from venues.sim.faults import Fault, FaultCampaign, FaultKind, FaultPlan
 
-__all__ = ["GroundTruth", "RequestRecord", "SimExchange", "SimVenue"]
+__all__ = ["GroundTruth", "RequestRecord", "SimExchange", "SimVenue", "WriteResult"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,15 @@ class RequestRecord:
     method: str  # HTTP verb, or "WS" for a WebSocket request frame
     path: str  # URL path, or the WS method/op
     time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What became of one write: not executed (fault only), refused (``error``), or ``order``."""
+
+    fault: Fault | None
+    order: SimOrder | None = None
+    error: Exception | None = None
 
 
 @dataclass
@@ -86,6 +95,51 @@ class SimVenue:
             for r in self.requests
             if r.time_ms >= since_ms and (r.method == "GET" or (r.method == "WS" and "status" in r.path))
         ]
+
+    def write(
+        self,
+        operation: Literal["create", "cancel"],
+        transport: Literal["rest", "ws"],
+        act: Callable[[], SimOrder],
+        *,
+        client_order_id: str | None,
+        order_id: str | None,
+        symbol: str | None,
+        rejection: type[Exception],
+        recorded_id: Callable[[SimOrder], str | None] = lambda order: order.client_order_id,
+    ) -> WriteResult:
+        """One create/cancel the venue received, under the fault plan, recorded in ground truth.
+
+        Takes the write's fault (stream kinds never apply to a write); a fault that does not
+        execute skips ``act``; a ``rejection`` raised by ``act`` is the venue refusing it; a
+        DELAYED_VISIBILITY create is hidden from reads. Every outcome lands in ``attempts``.
+        """
+        fault = self.faults.take(
+            self.name, operation, transport=transport, client_order_id=client_order_id, symbol=symbol
+        )
+        if fault is not None and fault.kind.is_stream:
+            fault = None
+        if fault is not None and not fault.executes:
+            self.record_attempt(
+                operation, transport, client_order_id=client_order_id, order_id=order_id, processed=False,
+                outcome=f"fault:{fault.kind.value}", fault=fault,
+            )  # fmt: skip
+            return WriteResult(fault)
+        try:
+            order = act()
+        except rejection as err:
+            self.record_attempt(
+                operation, transport, client_order_id=client_order_id, order_id=order_id, processed=False,
+                outcome=f"rejected:{getattr(err, 'code', '?')}", fault=fault,
+            )  # fmt: skip
+            return WriteResult(fault, error=err)
+        self.record_attempt(
+            operation, transport, client_order_id=recorded_id(order), order_id=order.order_id, processed=True,
+            outcome="created" if operation == "create" else "canceled", fault=fault,
+        )  # fmt: skip
+        if operation == "create" and fault is not None and fault.kind is FaultKind.DELAYED_VISIBILITY:
+            self.engine.hide_for(order, fault.delay_seconds)
+        return WriteResult(fault, order=order)
 
     def record_attempt(
         self,
