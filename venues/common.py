@@ -48,6 +48,7 @@ __all__ = [
     "UpdateFilter",
     "dec_field",
     "epoch_ms",
+    "filter_value",
     "fmt_decimal",
     "field",
     "hmac_sha256_hex",
@@ -134,6 +135,12 @@ def int_field(payload: Mapping[str, Any], key: str) -> int:
         return to_int(field(payload, key))
     except ValueError as exc:
         raise ParseError(f"field {key!r}: {exc}") from exc
+
+
+def filter_value(payload: Mapping[str, Any], key: str) -> Decimal:
+    """A filter bound; absent or empty is 0, which ``InstrumentFilters`` reads as "no bound"."""
+    value = payload.get(key)
+    return Decimal(0) if value in (None, "") else to_decimal(value)
 
 
 def opt_int_field(payload: Mapping[str, Any], key: str) -> int | None:

@@ -8,11 +8,10 @@ are *not* the tick and step: those come from ``PRICE_FILTER`` and ``LOT_SIZE``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 
 from venues.base import InstrumentFilters
-from venues.common import to_decimal
+from venues.common import filter_value
 
 __all__ = ["parse_exchange_info", "rate_limit_weight", "unified_id"]
 
@@ -26,11 +25,6 @@ def unified_id(symbol: Mapping[str, Any]) -> str | None:
     if not base or not quote:
         return None
     return f"{base}/{quote}:{margin}"
-
-
-def _dec(d: Mapping[str, Any], key: str) -> Decimal:
-    value = d.get(key)
-    return Decimal(0) if value in (None, "") else to_decimal(value)
 
 
 def parse_exchange_info(venue: str, info: Mapping[str, Any]) -> list[InstrumentFilters]:
@@ -52,16 +46,16 @@ def parse_exchange_info(venue: str, info: Mapping[str, Any]) -> list[InstrumentF
                     venue=venue,
                     instrument=unified,
                     native_symbol=str(symbol["symbol"]),
-                    tick_size=_dec(price, "tickSize"),
-                    step_size=_dec(lot, "stepSize"),
-                    min_qty=_dec(lot, "minQty"),
-                    max_qty=_dec(lot, "maxQty"),
-                    min_notional=_dec(notional, "notional"),
-                    min_price=_dec(price, "minPrice"),
-                    max_price=_dec(price, "maxPrice"),
-                    market_step_size=_dec(market, "stepSize") if market else None,
-                    market_min_qty=_dec(market, "minQty") if market else None,
-                    market_max_qty=_dec(market, "maxQty") if market else None,
+                    tick_size=filter_value(price, "tickSize"),
+                    step_size=filter_value(lot, "stepSize"),
+                    min_qty=filter_value(lot, "minQty"),
+                    max_qty=filter_value(lot, "maxQty"),
+                    min_notional=filter_value(notional, "notional"),
+                    min_price=filter_value(price, "minPrice"),
+                    max_price=filter_value(price, "maxPrice"),
+                    market_step_size=filter_value(market, "stepSize") if market else None,
+                    market_min_qty=filter_value(market, "minQty") if market else None,
+                    market_max_qty=filter_value(market, "maxQty") if market else None,
                 )
             )
         except (KeyError, ValueError):

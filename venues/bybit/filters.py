@@ -8,11 +8,10 @@ bounds Limit orders and ``maxMktOrderQty`` Market orders.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 
 from venues.base import InstrumentFilters
-from venues.common import to_decimal
+from venues.common import filter_value
 
 __all__ = ["parse_instruments", "unified_id"]
 
@@ -27,11 +26,6 @@ def unified_id(item: Mapping[str, Any]) -> str | None:
     return f"{base}/{quote}:{settle}"
 
 
-def _dec(d: Mapping[str, Any], key: str) -> Decimal:
-    value = d.get(key)
-    return Decimal(0) if value in (None, "") else to_decimal(value)
-
-
 def parse_instruments(venue: str, items: list[Any]) -> list[InstrumentFilters]:
     """Every tradable perpetual's filters; an item whose filters cannot be read is skipped, never guessed."""
     out: list[InstrumentFilters] = []
@@ -43,19 +37,19 @@ def parse_instruments(venue: str, items: list[Any]) -> list[InstrumentFilters]:
         if unified is None or not isinstance(price, Mapping) or not isinstance(lot, Mapping):
             continue
         try:
-            market_max = _dec(lot, "maxMktOrderQty")
+            market_max = filter_value(lot, "maxMktOrderQty")
             out.append(
                 InstrumentFilters(
                     venue=venue,
                     instrument=unified,
                     native_symbol=str(item["symbol"]),
-                    tick_size=_dec(price, "tickSize"),
-                    step_size=_dec(lot, "qtyStep"),
-                    min_qty=_dec(lot, "minOrderQty"),
-                    max_qty=_dec(lot, "maxOrderQty"),
-                    min_notional=_dec(lot, "minNotionalValue"),
-                    min_price=_dec(price, "minPrice"),
-                    max_price=_dec(price, "maxPrice"),
+                    tick_size=filter_value(price, "tickSize"),
+                    step_size=filter_value(lot, "qtyStep"),
+                    min_qty=filter_value(lot, "minOrderQty"),
+                    max_qty=filter_value(lot, "maxOrderQty"),
+                    min_notional=filter_value(lot, "minNotionalValue"),
+                    min_price=filter_value(price, "minPrice"),
+                    max_price=filter_value(price, "maxPrice"),
                     market_max_qty=market_max or None,
                 )
             )
