@@ -45,7 +45,7 @@ class PortfolioGate:
         self._clock = clock
         self._halted: str | None = None
         self._sharing: asyncio.Task[None] | None = None
-        self._unshared: tuple[str | None] | None = None
+        self._unshared = False  # a halt()/resume() made without a running loop, not yet written
         self._prices: dict[str, Decimal] = {}  # command id -> reservation price, for fills without a price
 
     # ------------------------------------------------------------------ kill switch
@@ -63,31 +63,30 @@ class PortfolioGate:
         """
         log.warning("kill switch: halting new exposure (%s)", reason)
         self._halted = reason
-        self._share(reason)
+        self._share()
 
     def resume(self) -> None:
         self._halted = None
-        self._share(None)
+        self._share()
 
     async def shared(self) -> None:
         """Wait until the last halt()/resume() has reached the ledger (raises if it could not)."""
-        if self._unshared is not None:
-            (reason,) = self._unshared
-            self._unshared = None
-            await self._write_halt(reason)
+        if self._unshared:
+            self._unshared = False
+            await self._write_halt(self._halted)
         elif self._sharing is not None:
             task, self._sharing = self._sharing, None
             await task
 
-    def _share(self, reason: str | None) -> None:
+    def _share(self) -> None:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no loop (a sync caller): shared at the next check or shared()
             self._sharing = None
-            self._unshared = (reason,)
+            self._unshared = True
             return
-        self._unshared = None
-        self._sharing = loop.create_task(self._write_halt(reason))
+        self._unshared = False
+        self._sharing = loop.create_task(self._write_halt(self._halted))
 
     async def _write_halt(self, reason: str | None) -> None:
         try:
@@ -111,7 +110,7 @@ class PortfolioGate:
                     limit="reference_price",
                 )
             price = Decimal(0)
-        if self._unshared is not None or self._sharing is not None:
+        if self._unshared or self._sharing is not None:
             await self.shared()  # this gate's own halt()/resume() apply before its next check
         sign = 1 if request.side is Side.BUY else -1
         # Whether a reduce-only order really reduces is decided by the ledger, under its lock,

@@ -59,8 +59,6 @@ class Ledger(Protocol):
     ) -> list[str]:
         """Atomically expire, check and reserve; return expired command ids; raise ``RiskRejected``."""
 
-    async def position(self, venue: str, instrument: str) -> Decimal: ...
-
     async def set_halt(self, reason: str | None) -> None:
         """Share the kill switch with every gate using this ledger (None resumes)."""
 
@@ -189,9 +187,6 @@ class InMemoryLedger:
                 window.popleft()
             if cap is not None and len(window) + 1 > cap:
                 raise RiskRejected.for_limit(limit_name, current=len(window), requested=1, cap=cap)
-
-    async def position(self, venue: str, instrument: str) -> Decimal:
-        return self._positions.get((venue, instrument), ZERO)
 
     async def set_halt(self, reason: str | None) -> None:
         self._halted = reason

@@ -286,17 +286,6 @@ class RedisLedger:
             cap=Decimal(cap) / scale,
         )
 
-    async def position(self, venue: str, instrument: str) -> Decimal:
-        from redis.exceptions import RedisError
-
-        try:
-            raw = await self._client.hget(f"{self._ns}:pos", f"{venue}|{instrument}")
-        except (RedisError, OSError) as exc:
-            raise RiskRejected(
-                f"portfolio gate unavailable (Redis: {exc}); refusing", limit="ledger_unavailable"
-            ) from exc
-        return Decimal(_text(raw)) / N_SCALE if raw is not None else Decimal(0)
-
     async def set_halt(self, reason: str | None) -> None:
         """Halt (or resume) every gate sharing this namespace: the check script reads ``:halt``."""
         from redis.exceptions import RedisError
