@@ -47,12 +47,21 @@ __all__ = [
     "TimeInForce",
     "TradeReport",
     "Transport",
+    "amount_violation",
     "utc_now",
 ]
 
-INSTRUMENT_RE = re.compile(r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}:[A-Z0-9]{1,20}$")
+# Every id pattern is applied with ``fullmatch``: ``re.match`` with ``$`` accepts a final "\n".
+INSTRUMENT_RE = re.compile(r"[A-Z0-9]{1,20}/[A-Z0-9]{1,20}:[A-Z0-9]{1,20}")
 # Binance's rule, the stricter of the two venues' charsets; adapters add their own limits.
-CLIENT_ORDER_ID_RE = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
+CLIENT_ORDER_ID_RE = re.compile(r"[.A-Z:/a-z0-9_-]{1,36}")
+# Venue-neutral shape of a venue order id (Binance: int64 digits; Bybit: a UUID); adapters
+# apply their venue's exact rule. Excludes every URL/query delimiter ('&', '=', '%', '+', '#', '?').
+ORDER_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# The most digits either venue takes on each side of the point (Binance's -1100 rule
+# ``^([0-9]{1,20})(\.[0-9]{1,20})?$``; Bybit's simulator uses the same bound).
+MAX_INTEGER_DIGITS = 20
+MAX_FRACTION_DIGITS = 20
 
 
 def utc_now() -> datetime:
@@ -145,14 +154,38 @@ class EvidenceSource(StrEnum):
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
+def amount_violation(value: object) -> str | None:
+    """Which rule a quantity or price breaks on every venue, or None when it is sendable.
+
+    Exact (no decimal context is involved), so an absurd exponent is refused, never rounded or
+    left to raise ``decimal.InvalidOperation`` later in filter arithmetic.
+    """
+    if not isinstance(value, Decimal):
+        return f"must be a Decimal, got {type(value).__name__}"
+    if not value.is_finite():
+        return f"must be a finite decimal, got {value}"
+    if value <= 0:
+        return f"must be positive, got {value}"
+    _, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    text = "".join(map(str, digits))
+    significant = text.rstrip("0")
+    exponent += len(text) - len(significant)  # drop trailing zeros: 50000 is 5E+4
+    if len(significant) + exponent > MAX_INTEGER_DIGITS:
+        return f"must have at most {MAX_INTEGER_DIGITS} digits before the decimal point, got {value}"
+    if -exponent > MAX_FRACTION_DIGITS:
+        return f"must have at most {MAX_FRACTION_DIGITS} digits after the decimal point, got {value}"
+    return None
+
+
 def _check_client_order_id(value: str | None) -> str | None:
-    if value is not None and not CLIENT_ORDER_ID_RE.match(value):
+    if value is not None and not CLIENT_ORDER_ID_RE.fullmatch(value):
         raise ValueError(f"client_order_id {value!r} must be 1-36 characters of letters, digits and . : / _ -")
     return value
 
 
 def _check_instrument(value: str) -> str:
-    if not INSTRUMENT_RE.match(value):
+    if not INSTRUMENT_RE.fullmatch(value):
         raise ValueError(f"instrument {value!r} must be a unified id BASE/QUOTE:SETTLE, e.g. 'BTC/USDT:USDT'")
     return value
 
@@ -191,15 +224,17 @@ class OrderRequest(_VenueCommand):
     @field_validator("quantity")
     @classmethod
     def _positive_quantity(cls, value: Decimal) -> Decimal:
-        if not value.is_finite() or value <= 0:
-            raise ValueError(f"quantity must be a positive finite decimal, got {value}")
+        problem = amount_violation(value)
+        if problem is not None:
+            raise ValueError(f"quantity must be a positive finite decimal: {problem}")
         return value
 
     @field_validator("price")
     @classmethod
     def _positive_price(cls, value: Decimal | None) -> Decimal | None:
-        if value is not None and (not value.is_finite() or value <= 0):
-            raise ValueError(f"price must be a positive finite decimal, got {value}")
+        problem = None if value is None else amount_violation(value)
+        if problem is not None:
+            raise ValueError(f"price must be a positive finite decimal: {problem}")
         return value
 
     @model_validator(mode="after")
@@ -226,8 +261,8 @@ class CancelRequest(_VenueCommand):
     @field_validator("order_id")
     @classmethod
     def _order_id_shape(cls, value: str | None) -> str | None:
-        if value is not None and (not value or len(value) > 64 or not value.isprintable()):
-            raise ValueError(f"order_id {value!r} must be 1-64 printable characters")
+        if value is not None and not ORDER_ID_RE.fullmatch(value):
+            raise ValueError(f"order_id {value!r} must be 1-64 ASCII letters, digits, '-' or '_'")
         return value
 
     @model_validator(mode="after")
