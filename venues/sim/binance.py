@@ -175,7 +175,7 @@ def _decimal(params: dict[str, str], name: str, *, required: bool) -> Decimal | 
         if required:
             raise mandatory(name)
         return None
-    if not DECIMAL_RE.match(raw):
+    if not DECIMAL_RE.fullmatch(raw):
         raise ApiError(
             -1100,
             f"Illegal characters found in parameter '{name}'; legal range is '^([0-9]{{1,20}})(\\.[0-9]{{1,20}})?$'.",
@@ -660,7 +660,7 @@ class BinanceDialect:
             raise ApiError(-1106, "Parameter 'price' sent when not required.")
         reduce_only = _truthy(params["reduceOnly"], "reduceOnly") if params.get("reduceOnly") else False
         cid = params.get("newClientOrderId") or ("sim" + secrets.token_hex(10))
-        if not CLIENT_ID_RE.match(cid):
+        if not CLIENT_ID_RE.fullmatch(cid):
             raise ApiError(-4015)
         try:
             return self.engine.place(

@@ -214,7 +214,7 @@ def _decimal(params: dict[str, Any], name: str, *, required: bool) -> Decimal | 
         if required:
             raise param_error(f"{name} is required")
         return None
-    if not DECIMAL_RE.match(raw):
+    if not DECIMAL_RE.fullmatch(raw):
         raise param_error(f"{name} invalid")
     try:
         return Decimal(raw)
@@ -694,7 +694,7 @@ class BybitDialect:
         reduce_only = _bool(params, "reduceOnly")
         link = _text(params.get("orderLinkId"))
         if link:
-            if not LINK_ID_RE.match(link):
+            if not LINK_ID_RE.fullmatch(link):
                 raise param_error("orderLinkId invalid")
             if (account, link) in self._used_links or self.engine.orders_for(link, account):
                 raise ApiError(110072)
