@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, DecimalException, localcontext
 from typing import Protocol, runtime_checkable
 
 from gateway.model import (
@@ -41,6 +41,7 @@ from gateway.model import (
     OrderType,
     TradeReport,
     Transport,
+    amount_violation,
     utc_now,
 )
 
@@ -48,6 +49,7 @@ __all__ = [
     "DuplicateEvidence",
     "InstrumentFilters",
     "InvalidOrderError",
+    "InvalidReadRequest",
     "NotSent",
     "OutcomeUnknown",
     "RateLimitState",
@@ -59,6 +61,7 @@ __all__ = [
     "VenueRateLimited",
     "VenueReadError",
     "VenueUnreachable",
+    "check_amount",
     "receipt_accepted",
     "receipt_for_error",
     "split_unified",
@@ -81,6 +84,17 @@ class InvalidOrderError(ValueError):
 class UnknownInstrumentError(InvalidOrderError):
     def __init__(self, instrument: str, venue: str):
         super().__init__("instrument", f"{instrument!r} is not listed on {venue}", venue=venue)
+
+
+def check_amount(field: str, value: object, *, venue: str | None = None, instrument: str | None = None) -> None:
+    """Raise ``InvalidOrderError`` unless ``value`` is a sendable quantity/price (``amount_violation``).
+
+    Repeated at the venue because ``model_copy(update=...)`` and ``model_construct`` skip the
+    model's validators: nothing reaches a venue, or filter arithmetic, unchecked.
+    """
+    problem = amount_violation(value)
+    if problem is not None:
+        raise InvalidOrderError(field, problem, venue=venue, instrument=instrument)
 
 
 # --------------------------------------------------------------------------- write outcomes
@@ -130,6 +144,15 @@ class VenueReadError(Exception):
     """A read for reconciliation failed; it proves nothing about any command."""
 
 
+class InvalidReadRequest(VenueReadError):
+    """A read named an id the venue cannot take (checked before anything is sent)."""
+
+    def __init__(self, field: str, rule: str, *, venue: str | None = None):
+        self.field = field
+        self.rule = rule
+        super().__init__(f"{field}: {rule}" + (f" ({venue})" if venue else ""))
+
+
 class VenueUnreachable(VenueReadError):
     """Connection refused / timed out / 5xx on a read."""
 
@@ -150,8 +173,20 @@ def split_unified(instrument: str) -> tuple[str, str, str]:
     return base, quote, settle
 
 
+# Enough digits for exact grid arithmetic on any amount ``amount_violation`` admits (20 + 20
+# digits) against any step a venue lists; the default 28 raises InvalidOperation on 1E+30 % 0.001.
+_GRID_PRECISION = 120
+
+
 def _on_grid(value: Decimal, origin: Decimal, step: Decimal) -> bool:
-    return step == 0 or (value - origin) % step == 0
+    if step == 0:
+        return True
+    with localcontext() as ctx:
+        ctx.prec = _GRID_PRECISION
+        try:
+            return (value - origin) % step == 0
+        except DecimalException:  # a step far outside any real venue's: refuse rather than guess
+            return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +210,9 @@ class InstrumentFilters:
     def check(self, request: OrderRequest, reference_price: Decimal | None = None) -> None:
         """Raise ``InvalidOrderError`` naming the field and rule the request breaks."""
         where = {"venue": self.venue, "instrument": self.instrument}
+        check_amount("quantity", request.quantity, **where)
+        if request.price is not None:
+            check_amount("price", request.price, **where)
         qty = request.quantity
         market = request.type is OrderType.MARKET
         step = self.market_step_size if market and self.market_step_size is not None else self.step_size
@@ -341,6 +379,9 @@ class Venue(Protocol):
     def validate(self, request: OrderRequest) -> None:
         """Check the request against venue rules and filters; raise ``InvalidOrderError``."""
 
+    def validate_cancel(self, request: CancelRequest) -> None:
+        """Check the instrument is listed and every id is valid for this venue; raise ``InvalidOrderError``."""
+
     def reference_price(self, instrument: str) -> Decimal | None:
         """A recent mark price, for MARKET-order notional checks; None when not known."""
 
@@ -356,7 +397,10 @@ class Venue(Protocol):
     async def query_order(
         self, instrument: str, *, client_order_id: str | None = None, order_id: str | None = None
     ) -> OrderReport | None:
-        """The order by id; None when the venue answers that it does not exist."""
+        """The order by id; None when the venue answers that it does not exist.
+
+        An id the venue cannot take raises ``InvalidReadRequest`` before anything is sent.
+        """
 
     async def open_orders(self, instrument: str) -> list[OrderReport]: ...
 

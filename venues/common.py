@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import re
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import quote
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
@@ -31,6 +33,7 @@ from gateway.model import (
 from venues.base import (
     InstrumentFilters,
     InvalidOrderError,
+    InvalidReadRequest,
     NotSent,
     RateLimitState,
     UnknownInstrumentError,
@@ -46,6 +49,7 @@ __all__ = [
     "AdapterBase",
     "ParseError",
     "UpdateFilter",
+    "check_id",
     "dec_field",
     "epoch_ms",
     "filter_value",
@@ -55,6 +59,7 @@ __all__ = [
     "int_field",
     "opt_dec_field",
     "opt_int_field",
+    "query_string",
     "to_decimal",
     "to_int",
 ]
@@ -69,9 +74,33 @@ def hmac_sha256_hex(secret: bytes, payload: bytes) -> str:
 
 
 def fmt_decimal(value: Decimal) -> str:
-    """Plain notation without exponent or trailing zeros: Decimal('1E+1') -> '10', '0.0100' -> '0.01'."""
-    text = format(value.normalize(), "f")
+    """Plain notation without exponent or trailing zeros: Decimal('1E+1') -> '10', '0.0100' -> '0.01'.
+
+    Exact: ``normalize()`` would round to the context's 28 digits and send another number.
+    Callers pass amounts ``check_amount`` admitted (finite, at most 20 + 20 digits).
+    """
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
     return text
+
+
+# Left unescaped in query keys/values: RFC 3986 query characters other than the '&', '=', '+',
+# ';' delimiters. aiohttp (yarl) unescapes exactly these when it sends a URL, so escaping them
+# would sign one string and send another (-1022 / 10004).
+QUERY_SAFE = "!$'()*,:/?@"
+
+
+def query_string(params: Iterable[tuple[str, str]]) -> str:
+    """``k=v&...`` with every key and value percent-encoded, in the given order; sign this exact string."""
+    return "&".join(f"{quote(k, safe=QUERY_SAFE)}={quote(v, safe=QUERY_SAFE)}" for k, v in params)
+
+
+def check_id(field: str, value: object, pattern: re.Pattern[str], rule: str, *, venue: str) -> str:
+    """``value`` when it is a ``str`` that ``pattern`` fully matches, else ``InvalidOrderError`` naming ``rule``."""
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise InvalidOrderError(field, f"{value!r} {rule}", venue=venue)
+    return value
 
 
 def to_decimal(value: Any) -> Decimal:
@@ -264,13 +293,39 @@ class AdapterBase:
         return self._marks.get(instrument)
 
     def _check_client_order_id(self, client_order_id: str) -> None:
-        """Venue-specific id rules beyond the model's; override to tighten."""
+        """Raise ``InvalidOrderError`` unless the id is valid for this venue (each dialect states its rule)."""
+        raise NotImplementedError
+
+    def _check_order_id(self, order_id: str) -> None:
+        """Raise ``InvalidOrderError`` unless the venue order id has this venue's shape."""
+        raise NotImplementedError
 
     def validate(self, request: OrderRequest) -> None:
         filters = self.filters(request.instrument)
         if request.client_order_id is not None:
             self._check_client_order_id(request.client_order_id)
         filters.check(request, self.reference_price(request.instrument))
+
+    def _check_ids(self, client_order_id: str | None, order_id: str | None) -> None:
+        """Both ids, when given, valid for this venue; at least one given."""
+        if client_order_id is None and order_id is None:
+            raise InvalidOrderError("order_id", "client_order_id or order_id is required", venue=self.name)
+        if client_order_id is not None:
+            self._check_client_order_id(client_order_id)
+        if order_id is not None:
+            self._check_order_id(order_id)
+
+    def validate_cancel(self, request: CancelRequest) -> None:
+        """The instrument is listed here and each id has this venue's shape (before anything is sent)."""
+        self.filters(request.instrument)
+        self._check_ids(request.client_order_id, request.order_id)
+
+    def _check_read_ids(self, client_order_id: str | None, order_id: str | None) -> None:
+        """``_check_ids`` for reads, which raise ``VenueReadError`` subclasses only."""
+        try:
+            self._check_ids(client_order_id, order_id)
+        except InvalidOrderError as exc:
+            raise InvalidReadRequest(exc.field, exc.rule, venue=self.name) from exc
 
     # ------------------------------------------------------------------ transport choice
 

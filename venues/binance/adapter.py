@@ -26,20 +26,25 @@ from gateway.model import (
     TradeReport,
     Transport,
 )
-from venues.base import InvalidOrderError, VenueEventSink, VenueReadError, receipt_accepted
+from venues.base import InvalidOrderError, VenueEventSink, VenueReadError, check_amount, receipt_accepted
 from venues.binance.filters import parse_exchange_info, rate_limit_weight
 from venues.binance.rest import BinanceRest, NotFound
 from venues.binance.schemas.parse import STATUS, ParseError, order_report, trade_report
 from venues.binance.user_stream import UserStream
 from venues.binance.ws_api import BinanceWsApi
-from venues.common import AdapterBase, epoch_ms, fmt_decimal, to_decimal
+from venues.common import AdapterBase, check_id, epoch_ms, fmt_decimal, to_decimal
 from venues.transport import HttpKind
 
 __all__ = ["BinanceUsdm"]
 
 log = logging.getLogger(__name__)
 
-CLIENT_ID_RE = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
+# Applied with fullmatch (re.match with "$" let "id\n" through). §8 newClientOrderId.
+CLIENT_ID_RE = re.compile(r"[.A-Z:/a-z0-9_-]{1,36}")
+# orderId is an int64 (§5: "orderId increments per symbol"; JSON number): canonical digits only,
+# so the id sent is the id the venue echoes back.
+ORDER_ID_RE = re.compile(r"[1-9][0-9]{0,18}")
+INT64_MAX = 2**63 - 1
 _TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK", TimeInForce.POST_ONLY: "GTX"}
 WEEK_MS = 7 * 86_400_000
 PAGE_LIMIT = 1000
@@ -122,16 +127,16 @@ class BinanceUsdm(AdapterBase):
 
     async def _load_markets(self) -> None:
         t0 = epoch_ms()
-        server = await self.rest.read("/fapi/v1/time", "", signed=False)
+        server = await self.rest.read("/fapi/v1/time", signed=False)
         t1 = epoch_ms()
         if isinstance(server, dict) and "serverTime" in server:
             offset = int(server["serverTime"]) - (t0 + t1) // 2
             self._clock_offset_ms = offset if abs(offset) > 250 else 0
-        info = await self.rest.read("/fapi/v1/exchangeInfo", "", signed=False)
+        info = await self.rest.read("/fapi/v1/exchangeInfo", signed=False)
         for filters in parse_exchange_info(self.name, info):
             self._set_filters(filters)
         self._rate.limit = rate_limit_weight(info) or self._rate.limit
-        marks = await self.rest.read("/fapi/v1/premiumIndex", "", signed=False)
+        marks = await self.rest.read("/fapi/v1/premiumIndex", signed=False)
         for item in marks if isinstance(marks, list) else [marks]:
             symbol = item.get("symbol") if isinstance(item, dict) else None
             if symbol in self._native_to_unified:
@@ -150,18 +155,30 @@ class BinanceUsdm(AdapterBase):
         return self.ws_api is not None and self.ws_api.is_up
 
     def _check_client_order_id(self, client_order_id: str) -> None:
-        if not CLIENT_ID_RE.match(client_order_id):
-            raise InvalidOrderError(
-                "client_order_id",
-                f"{client_order_id!r} must match Binance's ^[.A-Z:/a-z0-9_-]{{1,36}}$",
-                venue=self.name,
-            )
+        check_id(
+            "client_order_id",
+            client_order_id,
+            CLIENT_ID_RE,
+            "must match Binance's ^[.A-Z:/a-z0-9_-]{1,36}$ (the whole id)",
+            venue=self.name,
+        )
+
+    def _check_order_id(self, order_id: str) -> None:
+        check_id("order_id", order_id, ORDER_ID_RE, "must be a Binance orderId: int64 decimal digits", venue=self.name)
+        if int(order_id) > INT64_MAX:
+            raise InvalidOrderError("order_id", f"{order_id!r} is above the int64 maximum", venue=self.name)
 
     # ------------------------------------------------------------------ writes
 
     def _order_params(self, request: OrderRequest) -> list[tuple[str, str]]:
-        assert request.client_order_id is not None
+        """Every value checked for Binance before it is built into a request (REST and WS alike)."""
+        if request.client_order_id is None:
+            raise InvalidOrderError("client_order_id", "must be set before sending (the gateway assigns one)")
         self._check_client_order_id(request.client_order_id)
+        where = {"venue": self.name, "instrument": request.instrument}
+        check_amount("quantity", request.quantity, **where)
+        if request.price is not None:
+            check_amount("price", request.price, **where)
         params = [("symbol", self.native(request.instrument)), ("side", request.side.value)]
         if request.type is OrderType.LIMIT:
             assert request.price is not None
@@ -213,8 +230,7 @@ class BinanceUsdm(AdapterBase):
 
     async def _submit_rest(self, request: OrderRequest, sent_at: Any) -> CommandReceipt:
         """POST /fapi/v1/order (§5 NO), newOrderRespType=RESULT."""
-        query = "&".join(f"{k}={v}" for k, v in self._order_params(request))
-        body = await self.rest.write("POST", "/fapi/v1/order", query)
+        body = await self.rest.write("POST", "/fapi/v1/order", self._order_params(request))
         return self._accepted(request, body, CommandOperation.CREATE_ORDER, Transport.REST, sent_at, None)
 
     async def _submit_ws(self, request: OrderRequest, sent_at: Any) -> CommandReceipt:
@@ -223,25 +239,31 @@ class BinanceUsdm(AdapterBase):
         result = await self.ws_api.call("order.place", dict(self._order_params(request)), self.request_timeout)
         return self._accepted(request, result, CommandOperation.CREATE_ORDER, Transport.WEBSOCKET, sent_at, None)
 
+    def _ident_params(self, client_order_id: str | None, order_id: str | None) -> list[tuple[str, str]]:
+        """The one id param naming an order (orderId wins); ids already checked by ``_check_ids``."""
+        if order_id is not None:
+            return [("orderId", order_id)]
+        assert client_order_id is not None
+        return [("origClientOrderId", client_order_id)]
+
     def _cancel_params(self, request: CancelRequest) -> list[tuple[str, str]]:
-        params = [("symbol", self.native(request.instrument))]
-        if request.order_id is not None:
-            params.append(("orderId", request.order_id))
-        else:
-            assert request.client_order_id is not None
-            params.append(("origClientOrderId", request.client_order_id))
-        return params
+        """The cancel's params, its ids checked for Binance first (REST and WS alike)."""
+        self.validate_cancel(request)
+        ident = self._ident_params(request.client_order_id, request.order_id)
+        return [("symbol", self.native(request.instrument)), *ident]
 
     async def _cancel_rest(self, request: CancelRequest, request_id: str, sent_at: Any) -> CommandReceipt:
         """DELETE /fapi/v1/order (§5 CO)."""
-        query = "&".join(f"{k}={v}" for k, v in self._cancel_params(request))
-        body = await self.rest.write("DELETE", "/fapi/v1/order", query)
+        body = await self.rest.write("DELETE", "/fapi/v1/order", self._cancel_params(request))
         return self._accepted(request, body, CommandOperation.CANCEL_ORDER, Transport.REST, sent_at, request_id)
 
     async def _cancel_ws(self, request: CancelRequest, request_id: str, sent_at: Any) -> CommandReceipt:
         """WS API ``order.cancel`` (§6)."""
         assert self.ws_api is not None
-        result = await self.ws_api.call("order.cancel", dict(self._cancel_params(request)), self.request_timeout)
+        params: dict[str, Any] = dict(self._cancel_params(request))
+        if "orderId" in params:
+            params["orderId"] = int(params["orderId"])  # §6: INT params travel as JSON integers
+        result = await self.ws_api.call("order.cancel", params, self.request_timeout)
         return self._accepted(request, result, CommandOperation.CANCEL_ORDER, Transport.WEBSOCKET, sent_at, request_id)
 
     # ------------------------------------------------------------------ reads
@@ -258,12 +280,11 @@ class BinanceUsdm(AdapterBase):
         self, instrument: str, *, client_order_id: str | None = None, order_id: str | None = None
     ) -> OrderReport | None:
         """GET /fapi/v1/order (§5 QO); None on -2013."""
-        if order_id is None and client_order_id is None:
-            raise ValueError("query_order needs client_order_id or order_id")
+        self._check_read_ids(client_order_id, order_id)
+        params = [("symbol", self.native(instrument)), *self._ident_params(client_order_id, order_id)]
         await self._before_read(1)
-        ident = f"orderId={order_id}" if order_id is not None else f"origClientOrderId={client_order_id}"
         try:
-            payload = await self.rest.read("/fapi/v1/order", f"symbol={self.native(instrument)}&{ident}")
+            payload = await self.rest.read("/fapi/v1/order", params)
         except NotFound:
             return None
         try:
@@ -274,7 +295,7 @@ class BinanceUsdm(AdapterBase):
     async def open_orders(self, instrument: str) -> list[OrderReport]:
         """GET /fapi/v1/openOrders?symbol= (§5 OO)."""
         await self._before_read(1)
-        payload = await self.rest.read("/fapi/v1/openOrders", f"symbol={self.native(instrument)}")
+        payload = await self.rest.read("/fapi/v1/openOrders", [("symbol", self.native(instrument))])
         return self._orders(payload, "GET /fapi/v1/openOrders")
 
     async def _windowed(self, path: str, symbol: str, start_ms: int, end_ms: int) -> list[Any]:
@@ -292,7 +313,9 @@ class BinanceUsdm(AdapterBase):
         while stack:
             lo, hi = stack.pop()
             await self._before_read(5)
-            page = await self.rest.read(path, f"symbol={symbol}&startTime={lo}&endTime={hi}&limit={PAGE_LIMIT}")
+            page = await self.rest.read(
+                path, [("symbol", symbol), ("startTime", str(lo)), ("endTime", str(hi)), ("limit", str(PAGE_LIMIT))]
+            )
             if not isinstance(page, list):
                 raise VenueReadError(f"GET {path}: expected a list")
             if len(page) >= PAGE_LIMIT:

@@ -1,20 +1,24 @@
 """REST plumbing for Binance USD-M: signed query strings, one send, rate headers, answer classification.
 
 Params travel in the query string for every verb (Binance accepts that for POST/DELETE, §2),
-built by hand in the caller's order with ``signature`` last.
+percent-encoded here (``query_string``) in the caller's order with ``signature`` last; the
+signature covers exactly the string sent.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
 
 from venues.base import NotSent, OutcomeUnknown, RateLimitState, VenueError, VenueReadError, VenueUnreachable
 from venues.binance.codes import NOT_FOUND_CODES, read_error, write_error
+from venues.common import query_string
 from venues.transport import RestClient, RestResponse
+
+Params = Sequence[tuple[str, str]]
 
 __all__ = ["BinanceRest", "NotFound"]
 
@@ -44,7 +48,8 @@ class BinanceRest:
         self._rate = rate
         self._clock = clock
 
-    def signed_url(self, path: str, query: str) -> str:
+    def signed_url(self, path: str, params: Params) -> str:
+        query = query_string(params)
         q = f"{query}{self._tail}{self._clock()}" if query else f"{self._tail[1:]}{self._clock()}"
         return f"{self._url}{path}?{q}&signature={self._sign(q)}"
 
@@ -54,10 +59,10 @@ class BinanceRest:
             self._rate.used = int(used)
             self._rate.reset_at = time.monotonic() + (60 - time.time() % 60)
 
-    async def write(self, method: str, path: str, query: str) -> dict[str, Any]:
+    async def write(self, method: str, path: str, params: Params) -> dict[str, Any]:
         """Send a create/cancel once; the parsed 2xx object, or raise a write-outcome error."""
         what = f"{method} {path}"
-        resp = await self._client.request(method, self.signed_url(path, query), headers=self._headers)
+        resp = await self._client.request(method, self.signed_url(path, params), headers=self._headers)
         self.note_headers(resp.headers)
         if 200 <= resp.status < 300:
             try:
@@ -73,10 +78,11 @@ class BinanceRest:
         code, msg = _code_msg(resp)
         return write_error(resp.status, code, msg, what=what, headers=resp.headers)
 
-    async def read(self, path: str, query: str, *, signed: bool = True) -> Any:
+    async def read(self, path: str, params: Params = (), *, signed: bool = True) -> Any:
         """A read; raises ``VenueReadError`` subclasses (``NotFound`` for -2013)."""
         what = f"GET {path}"
-        url = self.signed_url(path, query) if signed else f"{self._url}{path}" + (f"?{query}" if query else "")
+        query = query_string(params)
+        url = self.signed_url(path, params) if signed else f"{self._url}{path}" + (f"?{query}" if query else "")
         try:
             resp = await self._client.request("GET", url, headers=self._headers)
         except (NotSent, OutcomeUnknown) as exc:

@@ -14,7 +14,6 @@ from collections.abc import Awaitable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from urllib.parse import quote
 
 from gateway.model import (
     CancelRequest,
@@ -32,6 +31,7 @@ from venues.base import (
     OutcomeUnknown,
     VenueEventSink,
     VenueReadError,
+    check_amount,
     receipt_accepted,
 )
 from venues.bybit.filters import parse_instruments
@@ -39,12 +39,16 @@ from venues.bybit.rest import BybitRest
 from venues.bybit.schemas.parse import FILL_EXEC_TYPES, ParseError, order_report, trade_report
 from venues.bybit.user_stream import PrivateStream
 from venues.bybit.ws_api import BybitTradeWs
-from venues.common import AdapterBase, epoch_ms, fmt_decimal, to_decimal
+from venues.common import AdapterBase, check_id, epoch_ms, fmt_decimal, to_decimal
 from venues.transport import HttpKind
 
 __all__ = ["BybitLinear"]
 
-CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
+# Applied with fullmatch (re.match with "$" let "id\n" through). §7 orderLinkId.
+CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,36}")
+# §4/§5: linear orderIds are UUIDs ("fd4300ae-7847-404e-b947-b46980a4d140"); the create docs'
+# example shows a decimal one ("1321003749386327552"), so that shape is accepted too.
+ORDER_ID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9]{1,20}")
 _TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK", TimeInForce.POST_ONLY: "PostOnly"}
 WEEK_MS = 7 * 86_400_000
 ORDER_PAGE = 50  # realtime / history maximum
@@ -126,14 +130,14 @@ class BybitLinear(AdapterBase):
 
     async def _load_markets(self) -> None:
         t0 = epoch_ms()
-        server = await self.rest.read("/v5/market/time", "", signed=False)
+        server = await self.rest.read("/v5/market/time", signed=False)
         t1 = epoch_ms()
         if isinstance(server, dict) and server.get("timeNano"):
             offset = int(str(server["timeNano"])) // 1_000_000 - (t0 + t1) // 2
             self._clock_offset_ms = offset if abs(offset) > 250 else 0
         cursor = ""
         for _ in range(MAX_PAGES):
-            query = "category=linear&limit=1000" + (f"&cursor={quote(cursor, safe='')}" if cursor else "")
+            query = [("category", "linear"), ("limit", "1000")] + ([("cursor", cursor)] if cursor else [])
             page = await self.rest.read("/v5/market/instruments-info", query, signed=False)
             items = page.get("list") if isinstance(page, dict) else None
             if not isinstance(items, list):
@@ -143,7 +147,7 @@ class BybitLinear(AdapterBase):
             cursor = str(page.get("nextPageCursor") or "")
             if not cursor or not items:
                 break
-        tickers = await self.rest.read("/v5/market/tickers", "category=linear", signed=False)
+        tickers = await self.rest.read("/v5/market/tickers", [("category", "linear")], signed=False)
         for item in tickers.get("list", []) if isinstance(tickers, dict) else []:
             symbol = item.get("symbol") if isinstance(item, dict) else None
             if symbol in self._native_to_unified:
@@ -162,18 +166,34 @@ class BybitLinear(AdapterBase):
         return self.trade_ws is not None and self.trade_ws.is_up
 
     def _check_client_order_id(self, client_order_id: str) -> None:
-        if not CLIENT_ID_RE.match(client_order_id):
-            raise InvalidOrderError(
-                "client_order_id",
-                f"{client_order_id!r} must be 1-36 letters, digits, '-' or '_' (Bybit orderLinkId)",
-                venue=self.name,
-            )
+        check_id(
+            "client_order_id",
+            client_order_id,
+            CLIENT_ID_RE,
+            "must be 1-36 letters, digits, '-' or '_' (Bybit orderLinkId)",
+            venue=self.name,
+        )
+
+    def _check_order_id(self, order_id: str) -> None:
+        check_id(
+            "order_id",
+            order_id,
+            ORDER_ID_RE,
+            "must be a Bybit orderId: a UUID (8-4-4-4-12 hex digits) or up to 20 decimal digits",
+            venue=self.name,
+        )
 
     # ------------------------------------------------------------------ writes
 
     def _order_params(self, request: OrderRequest) -> dict[str, Any]:
-        assert request.client_order_id is not None
+        """Every value checked for Bybit before it is built into a request (REST and WS alike)."""
+        if request.client_order_id is None:
+            raise InvalidOrderError("client_order_id", "must be set before sending (the gateway assigns one)")
         self._check_client_order_id(request.client_order_id)
+        where = {"venue": self.name, "instrument": request.instrument}
+        check_amount("quantity", request.quantity, **where)
+        if request.price is not None:
+            check_amount("price", request.price, **where)
         params: dict[str, Any] = {
             "category": "linear",
             "symbol": self.native(request.instrument),
@@ -193,13 +213,18 @@ class BybitLinear(AdapterBase):
         params["orderLinkId"] = request.client_order_id
         return params
 
+    def _ident_params(self, client_order_id: str | None, order_id: str | None) -> list[tuple[str, str]]:
+        """The one id param naming an order (orderId wins, as on the venue); ids already checked."""
+        if order_id is not None:
+            return [("orderId", order_id)]
+        assert client_order_id is not None
+        return [("orderLinkId", client_order_id)]
+
     def _cancel_params(self, request: CancelRequest) -> dict[str, Any]:
+        """The cancel's params, its ids checked for Bybit first (REST and WS alike)."""
+        self.validate_cancel(request)
         params: dict[str, Any] = {"category": "linear", "symbol": self.native(request.instrument)}
-        if request.order_id is not None:
-            params["orderId"] = request.order_id
-        else:
-            assert request.client_order_id is not None
-            params["orderLinkId"] = request.client_order_id
+        params.update(self._ident_params(request.client_order_id, request.order_id))
         return params
 
     def _acked(
@@ -255,14 +280,14 @@ class BybitLinear(AdapterBase):
         except ParseError as exc:
             raise VenueReadError(f"{what}: {exc}") from exc
 
-    async def _pages(self, path: str, query: str, page_size: int) -> list[Any]:
+    async def _pages(self, path: str, query: list[tuple[str, str]], page_size: int) -> list[Any]:
         """Every item of a cursor-paged list read; raises rather than return a partial list."""
         out: list[Any] = []
         cursor = ""
         for _ in range(MAX_PAGES):
             await self._before_read(1)
-            q = f"{query}&limit={page_size}" + (f"&cursor={quote(cursor, safe='')}" if cursor else "")
-            page = await self.rest.read(path, q)
+            params = [*query, ("limit", str(page_size))] + ([("cursor", cursor)] if cursor else [])
+            page = await self.rest.read(path, params)
             items = page.get("list") if isinstance(page, dict) else None
             if not isinstance(items, list):
                 raise VenueReadError(f"GET {path}: result has no list")
@@ -272,19 +297,16 @@ class BybitLinear(AdapterBase):
                 return out
         raise VenueReadError(f"GET {path}: more than {MAX_PAGES} pages; window not covered")
 
-    def _ident(self, client_order_id: str | None, order_id: str | None) -> str:
-        if order_id is not None:
-            return f"orderId={quote(order_id, safe='')}"
-        assert client_order_id is not None
-        return f"orderLinkId={quote(client_order_id, safe='')}"
-
     async def query_order(
         self, instrument: str, *, client_order_id: str | None = None, order_id: str | None = None
     ) -> OrderReport | None:
         """realtime by id (open + recent closed), then history by id (§9); None when neither shows it."""
-        if order_id is None and client_order_id is None:
-            raise ValueError("query_order needs client_order_id or order_id")
-        base = f"category=linear&symbol={self.native(instrument)}&{self._ident(client_order_id, order_id)}"
+        self._check_read_ids(client_order_id, order_id)
+        base = [
+            ("category", "linear"),
+            ("symbol", self.native(instrument)),
+            *self._ident_params(client_order_id, order_id),
+        ]
         for path in ("/v5/order/realtime", "/v5/order/history"):
             await self._before_read(1)
             page = await self.rest.read(path, base)
@@ -299,7 +321,9 @@ class BybitLinear(AdapterBase):
     async def open_orders(self, instrument: str) -> list[OrderReport]:
         """GET /v5/order/realtime (open only), every page."""
         items = await self._pages(
-            "/v5/order/realtime", f"category=linear&symbol={self.native(instrument)}&openOnly=0", ORDER_PAGE
+            "/v5/order/realtime",
+            [("category", "linear"), ("symbol", self.native(instrument)), ("openOnly", "0")],
+            ORDER_PAGE,
         )
         return [o for o in self._orders(items, "GET /v5/order/realtime") if o.state.is_open]
 
@@ -311,7 +335,11 @@ class BybitLinear(AdapterBase):
         while lo <= end_ms:
             hi = min(end_ms, lo + WEEK_MS - 1)
             out.extend(
-                await self._pages(path, f"category=linear&symbol={symbol}&startTime={lo}&endTime={hi}", page_size)
+                await self._pages(
+                    path,
+                    [("category", "linear"), ("symbol", symbol), ("startTime", str(lo)), ("endTime", str(hi))],
+                    page_size,
+                )
             )
             lo = hi + 1
         return out

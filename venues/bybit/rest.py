@@ -1,13 +1,14 @@
 """REST plumbing for Bybit v5: X-BAPI-* signed requests, one send, the envelope rule, rate headers.
 
-GET signs the exact query string sent; POST signs the exact JSON body bytes sent (both built
-here, once). HTTP 200 with ``retCode != 0`` is a venue answer, classified by ``codes``.
+GET signs the exact query string sent (percent-encoded here, ``query_string``); POST signs the
+exact JSON body bytes sent (both built here, once). HTTP 200 with ``retCode != 0`` is a venue
+answer, classified by ``codes``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -15,6 +16,7 @@ import orjson
 from venues.base import NotSent, OutcomeUnknown, RateLimitState, VenueError, VenueReadError, VenueUnreachable
 from venues.bybit.codes import read_error, write_error
 from venues.bybit.schemas.parse import ParseError, envelope
+from venues.common import query_string
 from venues.transport import RestClient, RestResponse
 
 __all__ = ["BybitRest"]
@@ -84,9 +86,10 @@ class BybitRest:
     def _write_error(self, resp: RestResponse, code: int | None, msg: str, what: str) -> VenueError:
         return write_error(resp.status, code, msg, what=what, headers=resp.headers)
 
-    async def read(self, path: str, query: str, *, signed: bool = True) -> Any:
+    async def read(self, path: str, params: Sequence[tuple[str, str]] = (), *, signed: bool = True) -> Any:
         """A GET; the ``result`` of a ``retCode 0`` answer, else a ``VenueReadError`` subclass."""
         what = f"GET {path}"
+        query = query_string(params)
         url = f"{self._url}{path}?{query}" if query else self._url + path
         headers = self.signed_headers(query.encode()) if signed else None
         try:
