@@ -270,7 +270,7 @@ class Gateway:
     async def cancel(self, request: CancelRequest) -> CommandHandle:
         """Send a cancel once; returns its handle holding the ack. Raises only for caller mistakes."""
         venue = self._checked_venue(request.venue)
-        venue.filters(request.instrument)  # raises for an instrument the venue does not list
+        venue.validate_cancel(request)  # unlisted instrument or an id the venue cannot take: refused before sending
         request_id = f"cx-{self.new_client_order_id()}"
         transport = venue.transport_for(request.transport)
         handle = self._new_handle(

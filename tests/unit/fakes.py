@@ -75,6 +75,9 @@ class ScriptedVenue:
     def validate(self, request: OrderRequest) -> None:
         self.filters(request.instrument).check(request, self.reference_price(request.instrument))
 
+    def validate_cancel(self, request: CancelRequest) -> None:
+        self.filters(request.instrument)
+
     def reference_price(self, instrument: str) -> Decimal | None:
         return Decimal("50000") if instrument == BTC else Decimal("3000")
 
