@@ -59,8 +59,28 @@ def _cancel(
     )
 
 
+def _echo(params: dict[str, Any]) -> dict[str, Any]:
+    """An order object matching the request it answers (answers are checked against their request)."""
+    body = ORDER_BODY | {"symbol": params["symbol"]}
+    if "orderId" in params:
+        body["orderId"] = int(params["orderId"])
+    cid = params.get("origClientOrderId") or params.get("newClientOrderId")
+    if cid:
+        body["clientOrderId"] = cid
+    for key, field in (("side", "side"), ("type", "type"), ("quantity", "origQty"), ("price", "price")):
+        if key in params:
+            body[field] = params[key]
+    return body
+
+
+def _rest_answer(request: httpx.Request) -> httpx.Response:
+    params = dict(parse_qsl(request.url.query.decode(), keep_blank_values=True))
+    extra = {"status": "CANCELED"} if request.method == "DELETE" else {"time": 1} if request.method == "GET" else {}
+    return httpx.Response(200, json=_echo(params) | extra)
+
+
 class FrameRecorder:
-    """Stands in for the WS API socket: records each frame and answers it with an order object."""
+    """Stands in for the WS API socket: records each frame and answers it with the order it names."""
 
     is_up = True
 
@@ -68,8 +88,10 @@ class FrameRecorder:
         self.frames: list[dict[str, Any]] = []
 
     async def call(self, rid: str, frame: str, timeout: float) -> dict[str, Any]:
-        self.frames.append(orjson.loads(frame))
-        return {"id": rid, "status": 200, "result": ORDER_BODY}
+        sent = orjson.loads(frame)
+        self.frames.append(sent)
+        result = _echo(sent["params"]) | ({"status": "CANCELED"} if sent["method"] == "order.cancel" else {})
+        return {"id": rid, "status": 200, "result": result}
 
     async def close(self) -> None:
         return None
@@ -95,9 +117,8 @@ def _offline_venue() -> tuple[BinanceUsdm, FrameRecorder]:
 
 
 def _routes(router: respx.MockRouter) -> None:
-    router.post("/fapi/v1/order").respond(json=ORDER_BODY)
-    router.delete("/fapi/v1/order").respond(json=ORDER_BODY | {"status": "CANCELED"})
-    router.get("/fapi/v1/order").respond(json=ORDER_BODY | {"time": 1})
+    for method in ("POST", "DELETE", "GET"):
+        router.route(method=method, path="/fapi/v1/order").mock(side_effect=_rest_answer)
 
 
 @pytest_asyncio.fixture

@@ -60,8 +60,19 @@ def _cancel(
     )
 
 
+def _ack(params: dict[str, Any]) -> dict[str, Any]:
+    """An acknowledgement naming the order its request named (answers are checked against their request)."""
+    return {"orderId": params.get("orderId") or UUID, "orderLinkId": params.get("orderLinkId", "")}
+
+
+def _rest_answer(request: httpx.Request) -> httpx.Response:
+    if request.method == "GET":
+        return httpx.Response(200, json=_env({"list": []}))
+    return httpx.Response(200, json=_env(_ack(orjson.loads(request.content))))
+
+
 class FrameRecorder:
-    """Stands in for the trade WebSocket: records each frame and acknowledges it."""
+    """Stands in for the trade WebSocket: records each frame and acknowledges the order it names."""
 
     is_up = True
 
@@ -69,8 +80,9 @@ class FrameRecorder:
         self.frames: list[dict[str, Any]] = []
 
     async def call(self, rid: str, frame: str, timeout: float) -> dict[str, Any]:
-        self.frames.append(orjson.loads(frame))
-        return {"reqId": rid, "retCode": 0, "retMsg": "OK", "data": {"orderId": UUID, "orderLinkId": ""}}
+        sent = orjson.loads(frame)
+        self.frames.append(sent)
+        return {"reqId": rid, "retCode": 0, "retMsg": "OK", "data": _ack(sent["args"][0])}
 
     async def close(self) -> None:
         return None
@@ -94,11 +106,9 @@ def _offline_venue() -> tuple[BybitLinear, FrameRecorder]:
 
 
 def _routes(router: respx.MockRouter) -> None:
-    ack = _env({"orderId": UUID, "orderLinkId": ""})
-    router.post("/v5/order/create").respond(json=ack)
-    router.post("/v5/order/cancel").respond(json=ack)
-    router.get("/v5/order/realtime").respond(json=_env({"list": []}))
-    router.get("/v5/order/history").respond(json=_env({"list": []}))
+    for method, path in (("POST", "/v5/order/create"), ("POST", "/v5/order/cancel"),
+                         ("GET", "/v5/order/realtime"), ("GET", "/v5/order/history")):  # fmt: skip
+        router.route(method=method, path=path).mock(side_effect=_rest_answer)
 
 
 @pytest_asyncio.fixture
