@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -12,8 +13,20 @@ import pytest
 import pytest_asyncio
 import respx
 
-from gateway.model import CancelRequest, CommandStatus, OrderRequest, OrderType, Side, Transport
+from gateway import Gateway
+from gateway.model import (
+    CancelRequest,
+    CommandReceipt,
+    CommandStatus,
+    OrderRequest,
+    OrderState,
+    OrderType,
+    Side,
+    Transport,
+)
+from reconcile import ReconcilePolicy
 from tests.binance.conftest import RecordingSink, fixture_entries, make_venue
+from tests.fake_ws import fake_ws_server
 from venues.base import VenueRateLimited, VenueReadError, VenueUnreachable
 from venues.binance import BinanceUsdm
 from venues.sim import Fault, SimExchange
@@ -21,7 +34,11 @@ from venues.sim.faults import FaultKind
 
 BASE = "https://fapi.test"
 UNKNOWN_503 = "Unknown error, please check your request or try again later."
-ORDER_BODY = fixture_entries()["binance-b404-X1"]["response"] | {"orderId": 4087922044}
+# A recorded answer, made to name the order ``_order()`` sends (the schema checks it is about that order).
+ORDER_BODY: dict[str, Any] = fixture_entries()["binance-b404-X1"]["response"] | {
+    "orderId": 4087922044, "clientOrderId": "cid-1", "price": "49000.00", "origQty": "0.010",
+    "executedQty": "0.000", "positionSide": "BOTH",
+}  # fmt: skip
 
 
 def _order(cid: str = "cid-1", transport: Transport = Transport.REST) -> OrderRequest:
@@ -99,6 +116,198 @@ async def test_submit_classification_respx(
         assert receipt.retry_after == 7.0
     if row == "accepted":
         assert receipt.order_id == "4087922044"
+
+
+# --------------------------------------------------------------------------- 2xx answers that prove nothing
+
+GONE = object()  # a change that removes the key
+CANCEL_BODY: dict[str, Any] = ORDER_BODY | {"status": "CANCELED"}
+
+
+def _body(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in changes.items():
+        if value is GONE:
+            out.pop(key, None)
+        else:
+            out[key] = value
+    return out
+
+
+@pytest_asyncio.fixture
+async def scripted() -> AsyncIterator[tuple[BinanceUsdm, respx.MockRouter, dict[str, Any]]]:
+    """REST mocked with respx and a fake WS API answering every request ``status: 200`` with ``script["result"]``."""
+    script: dict[str, Any] = {"result": ORDER_BODY}
+
+    def answer(frame: dict[str, Any]) -> dict[str, Any]:
+        return {"id": frame.get("id"), "status": 200, "result": script["result"], "rateLimits": []}
+
+    info = fixture_entries()["binance-naut-N2"]["response"]
+    async with fake_ws_server(answer) as ws_url:
+        with respx.mock(base_url=BASE, assert_all_called=False) as router:
+            router.get("/fapi/v1/time").respond(json={"serverTime": 0})
+            router.get("/fapi/v1/exchangeInfo").respond(json=info)
+            router.get("/fapi/v1/premiumIndex").respond(json=[{"symbol": "BTCUSDT", "markPrice": "50000"}])
+            venue = BinanceUsdm("key", "secret", rest_url=BASE, ws_api_url=ws_url, stream_url=None, http="httpx")
+            await venue.start(RecordingSink())
+            assert venue.transport_for(Transport.AUTO) is Transport.WEBSOCKET
+            try:
+                yield venue, router, script
+            finally:
+                await venue.close()
+
+
+def _answer_with(
+    scripted: tuple[BinanceUsdm, respx.MockRouter, dict[str, Any]], method: str, body: dict[str, Any]
+) -> BinanceUsdm:
+    venue, router, script = scripted
+    router.route(method=method, path="/fapi/v1/order").respond(200, content=J(body))
+    script["result"] = body
+    return venue
+
+
+def _assert_unknown_naming(receipt: CommandReceipt, named: str) -> None:
+    assert (receipt.status, receipt.safe_to_resubmit, receipt.retriable) == (UNKNOWN, False, True), receipt
+    assert "failed validation" in receipt.message and named in receipt.message, receipt.message
+    assert receipt.client_order_id == "cid-1"  # the reconciler looks the order up by it
+
+
+# (row id, changes to the answer, what the message must name). Issue 13 item 3.
+BOGUS_CREATE: list[tuple[str, dict[str, Any], str]] = [
+    ("orderId null", {"orderId": None}, "orderId"),
+    ("orderId object", {"orderId": {"a": 1}}, "orderId"),
+    ("orderId empty", {"orderId": ""}, "orderId"),
+    ("orderId true", {"orderId": True}, "orderId"),
+    ("orderId zero", {"orderId": 0}, "orderId"),
+    ("orderId float", {"orderId": 4087922044.5}, "orderId"),
+    ("orderId not digits", {"orderId": "40879x"}, "orderId"),
+    ("orderId above int64", {"orderId": 2**63}, "orderId"),
+    ("status unknown", {"status": "WEIRD"}, "status"),
+    ("status missing", {"status": GONE}, "status"),
+    ("status REJECTED", {"status": "REJECTED"}, "REJECTED"),
+    ("executedQty above quantity", {"executedQty": "5"}, "executedQty"),
+    ("executedQty negative", {"executedQty": "-0.001"}, "executedQty"),
+    ("executedQty NaN", {"executedQty": "NaN"}, "executedQty"),
+    ("executedQty missing", {"executedQty": GONE}, "executedQty"),
+    ("FILLED without the fill", {"status": "FILLED"}, "FILLED"),
+    ("NEW with a fill", {"executedQty": "0.004"}, "NEW"),
+    ("origQty not the quantity sent", {"origQty": "0.020"}, "origQty"),
+    ("price not the price sent", {"price": "48000.00"}, "price"),
+    ("symbol not the one sent", {"symbol": "ETHUSDT"}, "symbol"),
+    ("clientOrderId not the one sent", {"clientOrderId": "someone-else"}, "clientOrderId"),
+    ("clientOrderId missing", {"clientOrderId": GONE}, "clientOrderId"),
+    ("side not the one sent", {"side": "SELL"}, "side"),
+    ("type not the one sent", {"origType": "MARKET", "type": "MARKET"}, "type"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("transport", [Transport.REST, Transport.WEBSOCKET])
+@pytest.mark.parametrize(("row", "changes", "named"), BOGUS_CREATE, ids=[r[0] for r in BOGUS_CREATE])
+async def test_a_create_answer_that_fails_the_schema_is_unknown(
+    scripted: tuple[BinanceUsdm, respx.MockRouter, dict[str, Any]],
+    row: str,
+    changes: dict[str, Any],
+    named: str,
+    transport: Transport,
+) -> None:
+    venue = _answer_with(scripted, "POST", _body(ORDER_BODY, changes))
+    receipt = await venue.submit(_order(transport=transport))
+    assert receipt.transport is transport
+    _assert_unknown_naming(receipt, named)
+    assert receipt.order_id is None  # a bogus id is never reported
+
+
+GOOD_CREATE: list[tuple[str, dict[str, Any], OrderState, Decimal]] = [
+    ("as recorded", {}, OrderState.NEW, Decimal(0)),
+    ("orderId a numeric string", {"orderId": "4087922044"}, OrderState.NEW, Decimal(0)),
+    ("partially filled", {"status": "PARTIALLY_FILLED", "executedQty": "0.004", "avgPrice": "49000.0"},
+     OrderState.PARTIALLY_FILLED, Decimal("0.004")),
+    ("filled", {"status": "FILLED", "executedQty": "0.010", "avgPrice": "48999.9"}, OrderState.FILLED, Decimal("0.01")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("transport", [Transport.REST, Transport.WEBSOCKET])
+@pytest.mark.parametrize(("row", "changes", "state", "filled"), GOOD_CREATE, ids=[r[0] for r in GOOD_CREATE])
+async def test_a_create_answer_that_meets_the_schema_is_accepted(
+    scripted: tuple[BinanceUsdm, respx.MockRouter, dict[str, Any]],
+    row: str,
+    changes: dict[str, Any],
+    state: OrderState,
+    filled: Decimal,
+    transport: Transport,
+) -> None:
+    venue = _answer_with(scripted, "POST", _body(ORDER_BODY, changes))
+    receipt = await venue.submit(_order(transport=transport))
+    assert (receipt.status, receipt.order_state, receipt.filled_quantity) == (CommandStatus.ACCEPTED, state, filled)
+    assert (receipt.order_id, receipt.client_order_id) == ("4087922044", "cid-1")
+
+
+BOGUS_CANCEL: list[tuple[str, dict[str, Any], str]] = [
+    ("orderId null", {"orderId": None}, "orderId"),
+    ("orderId true", {"orderId": True}, "orderId"),
+    ("clientOrderId not the target", {"clientOrderId": "someone-else"}, "clientOrderId"),
+    ("symbol not the one sent", {"symbol": "ETHUSDT"}, "symbol"),
+    ("status unknown", {"status": "WEIRD"}, "status"),
+    ("status still open", {"status": "NEW"}, "cancel"),
+    ("status REJECTED", {"status": "REJECTED"}, "cancel"),
+    ("executedQty above origQty", {"executedQty": "0.020"}, "executedQty"),
+    ("origQty garbage", {"origQty": "lots"}, "origQty"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("transport", [Transport.REST, Transport.WEBSOCKET])
+@pytest.mark.parametrize(("row", "changes", "named"), BOGUS_CANCEL, ids=[r[0] for r in BOGUS_CANCEL])
+async def test_a_cancel_answer_that_fails_the_schema_is_unknown(
+    scripted: tuple[BinanceUsdm, respx.MockRouter, dict[str, Any]],
+    row: str,
+    changes: dict[str, Any],
+    named: str,
+    transport: Transport,
+) -> None:
+    venue = _answer_with(scripted, "DELETE", _body(CANCEL_BODY, changes))
+    cancel = CancelRequest(venue="binance", instrument="BTC/USDT:USDT", client_order_id="cid-1", transport=transport)
+    receipt = await venue.cancel(cancel, "r1")
+    _assert_unknown_naming(receipt, named)
+    assert receipt.request_id == "r1"
+
+
+@pytest.mark.parametrize("transport", [Transport.REST, Transport.WEBSOCKET])
+async def test_a_cancel_answer_must_name_the_target_order_id(
+    scripted: tuple[BinanceUsdm, respx.MockRouter, dict[str, Any]], transport: Transport
+) -> None:
+    venue = _answer_with(scripted, "DELETE", CANCEL_BODY | {"orderId": 4087922045})
+    cancel = CancelRequest(venue="binance", instrument="BTC/USDT:USDT", order_id="4087922044", transport=transport)
+    receipt = await venue.cancel(cancel, "r1")
+    assert receipt.status is UNKNOWN and "is not the target" in receipt.message, receipt
+    assert receipt.order_id == "4087922044"  # the target, for the reconciler
+    venue = _answer_with(scripted, "DELETE", CANCEL_BODY | {"orderId": "4087922044"})
+    receipt = await venue.cancel(cancel, "r2")
+    assert (receipt.status, receipt.order_state) == (CommandStatus.ACCEPTED, OrderState.CANCELED), receipt
+    assert (receipt.order_id, receipt.client_order_id) == ("4087922044", "cid-1")
+
+
+async def test_a_bogus_create_answer_is_reconciled_by_client_order_id() -> None:
+    # Before the schema, this answer was ACCEPTED with order id "None" and never reconciled.
+    info = fixture_entries()["binance-naut-N2"]["response"]
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        router.get("/fapi/v1/time").respond(json={"serverTime": 0})
+        router.get("/fapi/v1/exchangeInfo").respond(json=info)
+        router.get("/fapi/v1/premiumIndex").respond(json=[{"symbol": "BTCUSDT", "markPrice": "50000"}])
+        router.post("/fapi/v1/order").respond(200, content=J(ORDER_BODY | {"orderId": None}))
+        held = ORDER_BODY | {"time": int(time.time() * 1000), "updateTime": int(time.time() * 1000)}
+        router.get("/fapi/v1/order").respond(200, content=J(held))
+        router.get("/fapi/v1/openOrders").respond(200, content=J([held]))
+        router.get("/fapi/v1/allOrders").respond(200, content=J([held]))
+        router.get("/fapi/v1/userTrades").respond(json=[])
+        venue = BinanceUsdm("key", "secret", rest_url=BASE, ws_api_url=None, stream_url=None, http="httpx")
+        async with Gateway(venues=[venue], reconcile=ReconcilePolicy(interval_seconds=60)) as gw:
+            handle = await gw.submit(_order())
+            assert handle.ack.receipt.status is UNKNOWN
+            await gw.reconcile()
+            receipt = await handle.resolved(timeout=5)
+    assert (receipt.status, receipt.order_id, receipt.client_order_id) == (
+        CommandStatus.ACCEPTED, "4087922044", "cid-1"
+    )  # fmt: skip
 
 
 async def test_cancel_of_closed_order_is_rejected(mocked: tuple[BinanceUsdm, respx.MockRouter]) -> None:

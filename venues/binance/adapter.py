@@ -26,10 +26,18 @@ from gateway.model import (
     TradeReport,
     Transport,
 )
-from venues.base import InvalidOrderError, VenueEventSink, VenueReadError, check_amount, receipt_accepted
+from venues.base import (
+    InvalidOrderError,
+    OutcomeUnknown,
+    VenueEventSink,
+    VenueReadError,
+    check_amount,
+    receipt_accepted,
+)
 from venues.binance.filters import parse_exchange_info, rate_limit_weight
 from venues.binance.rest import BinanceRest, NotFound
-from venues.binance.schemas.parse import STATUS, ParseError, order_report, trade_report
+from venues.binance.schemas.answer import cancel_answer, create_answer
+from venues.binance.schemas.parse import ParseError, order_report, trade_report
 from venues.binance.user_stream import UserStream
 from venues.binance.ws_api import BinanceWsApi
 from venues.common import AdapterBase, check_id, epoch_ms, fmt_decimal, to_decimal
@@ -204,28 +212,38 @@ class BinanceUsdm(AdapterBase):
         sent_at: datetime,
         request_id: str | None,
     ) -> CommandReceipt:
+        """ACCEPTED only for an answer that passes the write-answer schema; anything else proves nothing."""
+        symbol = self.native(request.instrument)
         try:
-            state = STATUS.get(body.get("status", ""))
-            executed = body.get("executedQty")
-            avg = body.get("avgPrice")
-            filled = to_decimal(executed) if executed not in (None, "") else None
-            average = to_decimal(avg) if avg not in (None, "") else None
-            order_id = str(body["orderId"])
-        except (ValueError, KeyError) as exc:
-            from venues.base import OutcomeUnknown
-
-            raise OutcomeUnknown(f"{operation.value}: 2xx order object could not be parsed ({exc})") from exc
+            if isinstance(request, OrderRequest):
+                assert request.client_order_id is not None  # the gateway assigns one before sending
+                answer = create_answer(
+                    body,
+                    symbol=symbol,
+                    client_order_id=request.client_order_id,
+                    side=request.side,
+                    order_type=request.type,
+                    quantity=request.quantity,
+                    price=request.price,
+                )
+            else:
+                answer = cancel_answer(
+                    body, symbol=symbol, client_order_id=request.client_order_id, order_id=request.order_id
+                )
+        except ParseError as exc:
+            # The receipt keeps the request's ids (receipt_for_error), so the reconciler can find the order.
+            raise OutcomeUnknown(f"{operation.value}: 2xx answer failed validation: {exc}") from exc
         return receipt_accepted(
             request,
             operation=operation,
-            order_id=order_id,
-            client_order_id=body.get("clientOrderId") or request.client_order_id,
+            order_id=answer.order_id,
+            client_order_id=answer.client_order_id or request.client_order_id,
             request_id=request_id,
             transport=transport,
             sent_at=sent_at,
-            order_state=state,
-            filled_quantity=filled,
-            average_price=average if average else None,
+            order_state=answer.state,
+            filled_quantity=answer.filled_quantity,
+            average_price=answer.average_price,
         )
 
     async def _submit_rest(self, request: OrderRequest, sent_at: Any) -> CommandReceipt:
