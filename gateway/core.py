@@ -325,7 +325,14 @@ class Gateway:
         )
         if not await self._journal_intent(pending):
             return self._refuse(handle, request, handle.operation, f"gateway halted: {self._halted}", "HALTED")
+        # A cancel's evidence is judged against its siblings: the reconciler must know every cancel
+        # of a target that is out there, answered or not, or it could credit one with another's effect.
+        cancel = self._reconciler if pending.operation is CommandOperation.CANCEL_ORDER else None
+        if cancel is not None:
+            cancel.cancel_sent(pending)
         receipt = await self._send(send(), request, pending)
+        if cancel is not None:
+            cancel.cancel_answered(pending, receipt.status)
         self._answer(handle, pending, receipt)
         return handle
 

@@ -17,6 +17,7 @@ from gateway.model import (
     CancelRequest,
     CommandOperation,
     CommandReceipt,
+    CommandStatus,
     LifecycleEvent,
     OrderReport,
     OrderRequest,
@@ -123,6 +124,12 @@ class ReconcilerPort(Protocol):
 
     def observe(self, order: OrderReport) -> None:
         """Evidence from the user stream: the cheapest proof there is."""
+
+    def cancel_sent(self, command: PendingCommand) -> None:
+        """A cancel is about to be sent (journaled already): a sibling cancel's evidence must count it."""
+
+    def cancel_answered(self, command: PendingCommand, status: CommandStatus) -> None:
+        """The venue's immediate answer to a cancel (before an UNKNOWN one is tracked)."""
 
     def wants(self, venue: str, client_order_id: str | None) -> bool:
         """Whether an update of an order no live handle follows still matters (a DIVERGED check)."""

@@ -14,6 +14,10 @@ class ReconcilePolicy(BaseModel):
       STILL_UNCERTAIN (and stays tracked).
     - ``interval_seconds``: how often tracked commands are re-read.
     - ``skew_seconds``: history windows start this much before the send time (clock skew).
+    - ``clock_tolerance_seconds``: how far the venue's timestamps may be from ours when deciding
+      whether a target order was canceled before a cancel was sent (adapters correct clock
+      offsets above 250 ms at start). Larger is safer: more cancels stay uncertain instead of
+      being judged by a clock that may be off.
     - ``max_concurrency``: concurrent venue reads across instruments.
     - ``periodic_seconds``: a periodic pass over every venue for stray state (0 disables).
     """
@@ -24,6 +28,7 @@ class ReconcilePolicy(BaseModel):
     deadline_seconds: float = Field(default=60.0, gt=0)
     interval_seconds: float = Field(default=0.5, gt=0)
     skew_seconds: float = Field(default=5.0, ge=0)
+    clock_tolerance_seconds: float = Field(default=0.5, ge=0)
     max_concurrency: int = Field(default=4, ge=1)
     periodic_seconds: float = Field(default=0.0, ge=0)
     read_attempts: int = Field(default=4, ge=1)

@@ -16,7 +16,8 @@ Evidence, cheapest first, for each tracked command (a create, or a cancel naming
    instruments, not with commands.
 
 Matching is by client order id (Binance reuses ids after close, so an order created before
-``sent_at - skew`` is not ours) or by venue order id.
+``sent_at - skew`` is not ours) or by venue order id, through dict indexes: a stream update
+costs the same with ten thousand tracked commands as with none.
 
 Proof rules
 -----------
@@ -25,9 +26,17 @@ Proof rules
   complete batch (open orders + history covering the window), the later one made at least
   *grace* after the send: ``grace = max(policy.grace_seconds, recvWindow + venue history lag)``.
   Until then a miss proves nothing (delayed visibility, lagging history).
-- Cancel: target CANCELED -> SYNCHRONIZED; target FILLED / EXPIRED / REJECTED -> ABSENT (the
-  cancel cannot have taken effect); target still open on a read made after grace -> ABSENT;
-  target nowhere after grace, twice -> ABSENT.
+- Cancel: evidence is about *this* cancel, not about the target alone. Target CANCELED ->
+  SYNCHRONIZED only if nothing else accounts for it: not when another cancel of the same target
+  is already credited (the venue's own ACCEPTED answer, or an earlier SYNCHRONIZED), not when
+  the target was canceled before this cancel was sent (the venue's update time is more than
+  ``clock_tolerance_seconds`` before the send, or the stream showed it closed before the send).
+  While another cancel of the target is in flight or unknown and could equally have done it,
+  nothing is credited: the reason says which cancels the evidence cannot tell apart, and at the
+  deadline it is STILL_UNCERTAIN (never both credited). Target FILLED / EXPIRED / REJECTED ->
+  ABSENT (the cancel cannot have taken effect); target still open on a read made after grace ->
+  ABSENT; target nowhere after grace, twice -> ABSENT. The gateway reports every cancel it sends
+  (``cancel_sent`` / ``cancel_answered``) so siblings are known even when only one is unknown.
 - A failed read (unreachable, rate-limited, 5xx) is never evidence of anything.
 
 Attempts
@@ -54,18 +63,26 @@ Deliberately not done
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import TypeVar
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    retry_if_not_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from gateway.model import (
     CommandOperation,
+    CommandStatus,
     EvidenceSource,
     OrderReport,
     OrderState,
@@ -76,7 +93,7 @@ from gateway.model import (
 )
 from gateway.ports import PendingCommand, ReconcileSink
 from reconcile.policy import ReconcilePolicy
-from venues.base import Venue, VenueRateLimited, VenueReadError, VenueUnreachable
+from venues.base import InvalidReadRequest, Venue, VenueRateLimited, VenueReadError, VenueUnreachable
 
 __all__ = ["SINGLE_QUERY_LIMIT", "Reconciler"]
 
@@ -86,8 +103,24 @@ SINGLE_QUERY_LIMIT = 2  # due commands per (venue, instrument) worth a query eac
 _SEEN_LIMIT = 50_000
 _ABSENT_LIMIT = 10_000
 _ABSENT_MEMORY_SECONDS = 3600.0
-_SLOW_FACTOR = 4.0
-_T = TypeVar("_T")  # polling slows down this much after STILL_UNCERTAIN
+_SLOW_FACTOR = 4.0  # polling slows down this much after STILL_UNCERTAIN
+_CANCEL_MEMORY = 50_000  # target orders whose cancels are remembered (sibling evidence)
+_T = TypeVar("_T")
+_Key = tuple[str, str, str]  # ("cid" | "oid", venue, id)
+
+
+class _CancelState(Enum):
+    IN_FLIGHT = "in flight"  # sent, not answered yet
+    UNKNOWN = "unknown"  # answered UNKNOWN_EXECUTION, not settled
+    CREDITED = "credited"  # this cancel canceled the target (venue's ACCEPTED or SYNCHRONIZED)
+    NOT_CREDITED = "not credited"  # rejected, or proved not to have taken effect
+
+
+@dataclass(slots=True)
+class _CancelRecord:
+    command_id: str
+    sent_s: float
+    state: _CancelState
 
 
 @dataclass
@@ -109,6 +142,7 @@ class _Tracked:
     attempt_open: bool = True
     reason: str = "grace window not passed"
     errors: list[str] = field(default_factory=list)
+    keys: tuple[_Key, ...] = ()  # the index entries this command is filed under
 
 
 class Reconciler:
@@ -119,7 +153,14 @@ class Reconciler:
         self._policy = policy
         self._sink = sink
         self._tracked: dict[str, _Tracked] = {}
-        self._seen: OrderedDict[tuple[str, str, str], OrderReport] = OrderedDict()
+        # Tracked command ids by the order ids / client ids they name: stream routing is O(1).
+        self._index: dict[_Key, set[str]] = {}
+        self._seen: OrderedDict[_Key, OrderReport] = OrderedDict()
+        # When an order was first seen closed here (local clock): a cancel sent after that moment
+        # cannot have closed it, whatever the venue's clock says.
+        self._closed_seen: OrderedDict[tuple[str, str], float] = OrderedDict()
+        # Every cancel the gateway sent, by target: whether another cancel accounts for a CANCELED.
+        self._cancels: OrderedDict[_Key, dict[str, _CancelRecord]] = OrderedDict()
         self._absent: OrderedDict[tuple[str, str], tuple[PendingCommand, float]] = OrderedDict()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -135,7 +176,13 @@ class Reconciler:
         sent = command.sent_at.timestamp()
         grace = max(self._policy.grace_seconds, command.recv_window_ms / 1000 + lag)
         entry = _Tracked(command, trigger, sent, grace, sent + max(self._policy.deadline_seconds, grace))
+        self._untrack(command.command_id)
         self._tracked[command.command_id] = entry
+        entry.keys = tuple(self._target_keys(command))
+        for key in entry.keys:
+            self._index.setdefault(key, set()).add(command.command_id)
+        if command.operation is CommandOperation.CANCEL_ORDER and self._cancel_record(command) is None:
+            self._remember_cancel(command, _CancelState.UNKNOWN)  # e.g. recovered from the journal
         self._open_attempt(entry, trigger)
         if self._decide_from_stream(entry):
             return
@@ -147,12 +194,30 @@ class Reconciler:
             self._seen.move_to_end(key)
         while len(self._seen) > _SEEN_LIMIT:
             self._seen.popitem(last=False)
+        if order.state.is_terminal:
+            closed = (order.venue, order.order_id)
+            if closed not in self._closed_seen:
+                self._closed_seen[closed] = time.time()
+                while len(self._closed_seen) > _SEEN_LIMIT:
+                    self._closed_seen.popitem(last=False)
         for command_id in self._commands_for(order):
             entry = self._tracked.get(command_id)
             if entry is not None:
                 self._decide_from_stream(entry)
         if order.client_order_id:
             self._check_diverged(order)
+
+    def cancel_sent(self, command: PendingCommand) -> None:
+        """A cancel is about to leave: until it is answered it could account for its target's CANCELED."""
+        self._remember_cancel(command, _CancelState.IN_FLIGHT)
+
+    def cancel_answered(self, command: PendingCommand, status: CommandStatus) -> None:
+        """The venue's answer to a cancel: ACCEPTED credits it, REJECTED rules it out, UNKNOWN waits."""
+        state = {
+            CommandStatus.ACCEPTED: _CancelState.CREDITED,
+            CommandStatus.REJECTED: _CancelState.NOT_CREDITED,
+        }.get(status, _CancelState.UNKNOWN)
+        self._remember_cancel(command, state)
 
     def wants(self, venue: str, client_order_id: str | None) -> bool:
         """Updates of orders no live handle follows matter here only for a remembered ABSENT."""
@@ -191,16 +256,20 @@ class Reconciler:
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # asyncio.wait, not ``await task`` under suppress(CancelledError): a cancel of the
+            # caller itself must still reach the caller.
+            await asyncio.wait([self._task])
             self._task = None
 
     # ------------------------------------------------------------------ loop
 
     async def _loop(self) -> None:
         while True:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel that lands as the
+            # wake event fires, and the loop (and close()) would then run forever.
             try:
-                await asyncio.wait_for(self._wake.wait(), self._policy.interval_seconds)
+                async with asyncio.timeout(self._policy.interval_seconds):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
             self._wake.clear()
@@ -394,7 +463,7 @@ class Reconciler:
         if cmd.operation is CommandOperation.CREATE_ORDER:
             return self._complete(entry, ReconcileOutcome.SYNCHRONIZED, source, order, f"order {order.order_id} found")
         if order.state is OrderState.CANCELED:
-            return self._complete(entry, ReconcileOutcome.SYNCHRONIZED, source, order, "target order is CANCELED")
+            return self._decide_canceled(entry, order, source)
         if order.state.is_terminal:
             return self._complete(
                 entry,
@@ -410,6 +479,56 @@ class Reconciler:
             )
         entry.reason = "target order still open inside the grace window"
         return None
+
+    def _decide_canceled(self, entry: _Tracked, order: OrderReport, source: EvidenceSource) -> ReconcileReport | None:
+        """The target is CANCELED: credit this cancel only if nothing else accounts for it (module docstring)."""
+        cmd = entry.command
+        siblings: dict[str, _CancelRecord] = {}
+        for key in (*self._keys(order), *entry.keys):
+            siblings.update(self._cancels.get(key, {}))
+        siblings.pop(cmd.command_id, None)
+        for other in siblings.values():
+            if other.state is _CancelState.CREDITED:
+                return self._complete(
+                    entry,
+                    ReconcileOutcome.ABSENT,
+                    source,
+                    order,
+                    f"target order is CANCELED by another cancel ({other.command_id}), not by this one",
+                )
+        tolerance = self._policy.clock_tolerance_seconds
+        canceled_s = order.updated_at_ms / 1000 if order.updated_at_ms is not None else None
+        if canceled_s is not None and canceled_s < entry.sent_s - tolerance:
+            return self._complete(
+                entry,
+                ReconcileOutcome.ABSENT,
+                source,
+                order,
+                f"target order was canceled {entry.sent_s - canceled_s:.3f}s before this cancel was sent",
+            )
+        seen_s = self._closed_seen.get((cmd.venue, order.order_id))
+        if seen_s is not None and seen_s < entry.sent_s:
+            return self._complete(
+                entry,
+                ReconcileOutcome.ABSENT,
+                source,
+                order,
+                "target order was already seen CANCELED before this cancel was sent",
+            )
+        rivals = sorted(
+            other.command_id
+            for other in siblings.values()
+            if other.state in (_CancelState.IN_FLIGHT, _CancelState.UNKNOWN)
+            and (canceled_s is None or canceled_s >= other.sent_s - tolerance)
+            and (seen_s is None or seen_s >= other.sent_s)
+        )
+        if rivals:
+            entry.reason = (
+                f"target order is CANCELED, but cancel(s) {', '.join(rivals)} of the same order could equally "
+                "have done it: the evidence cannot tell them apart"
+            )
+            return None
+        return self._complete(entry, ReconcileOutcome.SYNCHRONIZED, source, order, "target order is CANCELED")
 
     def _after_misses(self, entry: _Tracked) -> ReconcileReport:
         """No proof this pass: ABSENT if the rule allows, STILL_UNCERTAIN at the deadline, else interim."""
@@ -454,7 +573,7 @@ class Reconciler:
         reason: str,
     ) -> ReconcileReport:
         cmd = entry.command
-        self._tracked.pop(cmd.command_id, None)
+        self._untrack(cmd.command_id)
         if not entry.attempt_open:
             self._open_attempt(entry, ReconcileTrigger.PERIODIC)
         entry.attempt_open = False
@@ -470,6 +589,9 @@ class Reconciler:
             while len(self._absent) > _ABSENT_LIMIT:
                 self._absent.popitem(last=False)
         self._sink.recovery_completed(cmd, report)
+        if cmd.operation is CommandOperation.CANCEL_ORDER:
+            credited = outcome is ReconcileOutcome.SYNCHRONIZED
+            self._remember_cancel(cmd, _CancelState.CREDITED if credited else _CancelState.NOT_CREDITED)
         return report
 
     def _report(
@@ -551,19 +673,77 @@ class Reconciler:
                 entry.next_due = 0.0
         self._wake.set()
 
+    def _untrack(self, command_id: str) -> None:
+        entry = self._tracked.pop(command_id, None)
+        if entry is None:
+            return
+        for key in entry.keys:
+            ids = self._index.get(key)
+            if ids is not None:
+                ids.discard(command_id)
+                if not ids:
+                    del self._index[key]
+
     def _commands_for(self, order: OrderReport) -> list[str]:
-        return [
-            cid
-            for cid, e in self._tracked.items()
-            if e.command.venue == order.venue
-            and (
-                (order.client_order_id and e.command.client_order_id == order.client_order_id)
-                or (e.command.order_id and e.command.order_id == order.order_id)
-            )
-        ]
+        found: set[str] = set()
+        for key in self._keys(order):
+            found.update(self._index.get(key, ()))
+        return sorted(found)
 
     @staticmethod
-    def _keys(order: OrderReport) -> list[tuple[str, str, str]]:
+    def _target_keys(command: PendingCommand) -> list[_Key]:
+        """The order a command names: a create's own ids, or a cancel's target."""
+        keys: list[_Key] = []
+        if command.client_order_id:
+            keys.append(("cid", command.venue, command.client_order_id))
+        if command.order_id:
+            keys.append(("oid", command.venue, command.order_id))
+        return keys
+
+    def _cancel_record(self, command: PendingCommand) -> _CancelRecord | None:
+        for key in self._target_keys(command):
+            record = self._cancels.get(key, {}).get(command.command_id)
+            if record is not None:
+                return record
+        return None
+
+    def _remember_cancel(self, command: PendingCommand, state: _CancelState) -> None:
+        record = self._cancel_record(command)
+        if record is None:
+            record = _CancelRecord(command.command_id, command.sent_at.timestamp(), state)
+        record.state = state
+        for key in self._target_keys(command):
+            self._cancels.setdefault(key, {})[command.command_id] = record
+            self._cancels.move_to_end(key)
+        while len(self._cancels) > _CANCEL_MEMORY:
+            self._cancels.popitem(last=False)
+        if state is not _CancelState.IN_FLIGHT:
+            self._recheck_siblings(command)
+
+    def _recheck_siblings(self, command: PendingCommand) -> None:
+        """A cancel's standing changed: tracked cancels of the same target may be decidable now."""
+        keys = self._target_keys(command)
+        for key in list(keys):
+            seen = self._seen.get(key)
+            if seen is not None:
+                keys.extend(self._keys(seen))  # the same target named by its other id
+        ids: set[str] = set()
+        for key in keys:
+            ids.update(self._index.get(key, ()))
+        ids.discard(command.command_id)
+        woke = False
+        for command_id in sorted(ids):
+            entry = self._tracked.get(command_id)
+            if entry is None or entry.command.operation is not CommandOperation.CANCEL_ORDER:
+                continue
+            if not self._decide_from_stream(entry):
+                entry.next_due = 0.0
+                woke = True
+        if woke:
+            self._wake.set()
+
+    @staticmethod
+    def _keys(order: OrderReport) -> list[_Key]:
         keys = [("oid", order.venue, order.order_id)]
         if order.client_order_id:
             keys.append(("cid", order.venue, order.client_order_id))
@@ -574,7 +754,8 @@ class Reconciler:
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(self._policy.read_attempts),
             wait=_wait_for_venue,
-            retry=retry_if_exception_type(VenueReadError),
+            # A read refused before sending (an id the venue cannot take) fails the same way every time.
+            retry=retry_if_exception_type(VenueReadError) & retry_if_not_exception_type(InvalidReadRequest),
             reraise=True,
         ):
             with attempt:

@@ -143,14 +143,16 @@ async def test_cancel_rules(sim: SimExchange, name: str) -> None:
     rec = Reconciler({name: venue}, ReconcilePolicy(grace_seconds=0.2, deadline_seconds=30), sink)
     engine = sim.venues[name].engine
     cancelled, resting, filled = (place(sim, cid, venue=name) for cid in ("cx-a", "cx-b", "cx-c"))
-    engine.cancel(sim.api_key, "BTCUSDT", order_id=cancelled)
-    engine.fill(filled, Decimal("0.001"))
     for cid in ("cx-a", "cx-b", "cx-c"):
         command = pending(cid, recv_window_ms=200, venue=name)
         command.command_id = f"cancel-{cid}"
         command.operation = CommandOperation.CANCEL_ORDER
         command.request = CancelRequest(venue=name, instrument="BTC/USDT:USDT", client_order_id=cid)
         rec.track(command, ReconcileTrigger.UNKNOWN_EXECUTION)
+    # The venue acts after the cancels were sent (an order canceled *before* a cancel was sent
+    # does not prove that cancel: tests/reconcile/test_cancel_evidence.py).
+    engine.cancel(sim.api_key, "BTCUSDT", order_id=cancelled)
+    engine.fill(filled, Decimal("0.001"))
     await rec.reconcile()
     assert sink.outcomes("cancel-cx-a") == ["SYNCHRONIZED"]  # target CANCELED: the cancel executed
     assert sink.outcomes("cancel-cx-c") == ["ABSENT"]  # target FILLED: the cancel cannot have executed
