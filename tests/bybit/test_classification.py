@@ -13,8 +13,9 @@ import pytest
 import pytest_asyncio
 import respx
 
-from gateway.model import CancelRequest, CommandStatus, Transport
+from gateway.model import CancelRequest, CommandReceipt, CommandStatus, Transport
 from tests.bybit.conftest import RecordingSink, fixture_entries, make_venue, order
+from tests.fake_ws import fake_ws_server
 from venues.base import InstrumentFilters, VenueRateLimited, VenueReadError, VenueUnreachable
 from venues.bybit import BybitLinear
 from venues.sim import Fault, SimExchange
@@ -102,6 +103,140 @@ async def test_submit_classification_respx(
         assert receipt.order_state is None  # an ack proves acceptance, not state
     if row == "403 too frequent":
         assert receipt.retry_after == 600.0
+
+
+# --------------------------------------------------------------------------- retCode 0 acks that prove nothing
+
+UUID = "fd4300ae-7847-404e-b947-b46980a4d140"
+GOOD_ACK: dict[str, Any] = {"orderId": "1321003749386327552", "orderLinkId": "cid-1"}
+
+
+@pytest_asyncio.fixture
+async def scripted() -> AsyncIterator[tuple[BybitLinear, respx.MockRouter, dict[str, Any]]]:
+    """REST mocked with respx and a fake trade WS (auth accepted) answering ``retCode 0`` with ``script["data"]``."""
+    script: dict[str, Any] = {"data": GOOD_ACK}
+
+    def answer(frame: dict[str, Any]) -> dict[str, Any] | None:
+        op = frame.get("op")
+        if op == "auth":
+            return {"reqId": frame.get("reqId"), "retCode": 0, "retMsg": "OK", "op": "auth", "connId": "c1"}
+        if op in ("order.create", "order.cancel"):
+            return {"reqId": frame.get("reqId"), "retCode": 0, "retMsg": "OK", "op": op, "data": script["data"],
+                    "retExtInfo": {}, "header": {}, "connId": "c1"}  # fmt: skip
+        return None
+
+    instruments = fixture_entries()["bybit-naut-M8"]["response"]
+    async with fake_ws_server(answer) as ws_url:
+        with respx.mock(base_url=BASE, assert_all_called=False) as router:
+            router.get("/v5/market/time").respond(content=env(0, "OK", {"timeSecond": "0", "timeNano": "0"}))
+            router.get("/v5/market/instruments-info").respond(json=instruments)
+            router.get("/v5/market/tickers").respond(
+                content=env(0, "OK", {"list": [{"symbol": "BTCUSDT", "markPrice": "50000"}]})
+            )
+            venue = BybitLinear("key", "secret", rest_url=BASE, ws_api_url=ws_url, stream_url=None, http="httpx")
+            await venue.start(RecordingSink())
+            assert venue.transport_for(Transport.AUTO) is Transport.WEBSOCKET
+            try:
+                yield venue, router, script
+            finally:
+                await venue.close()
+
+
+def _ack_with(
+    scripted: tuple[BybitLinear, respx.MockRouter, dict[str, Any]], path: str, data: dict[str, Any]
+) -> BybitLinear:
+    venue, router, script = scripted
+    router.post(path).respond(200, content=env(0, "OK", data))
+    script["data"] = data
+    return venue
+
+
+def _assert_unknown_naming(receipt: CommandReceipt, named: str) -> None:
+    assert (receipt.status, receipt.safe_to_resubmit, receipt.retriable) == (UNKNOWN, False, True), receipt
+    assert named in receipt.message, receipt.message
+    assert receipt.client_order_id == "cid-1"  # the reconciler looks the order up by it
+
+
+# (row id, the ack's data, what the message must name). Issue 13 item 3.
+BOGUS_CREATE: list[tuple[str, dict[str, Any], str]] = [
+    ("orderId null", {"orderId": None, "orderLinkId": "cid-1"}, "orderId"),
+    ("orderId object", {"orderId": {"a": 1}, "orderLinkId": "cid-1"}, "orderId"),
+    ("orderId empty", {"orderId": "", "orderLinkId": "cid-1"}, "orderId"),
+    ("orderId true", {"orderId": True, "orderLinkId": "cid-1"}, "orderId"),
+    ("orderId a JSON number", {"orderId": 1321003749386327552, "orderLinkId": "cid-1"}, "orderId"),
+    ("orderId 'None'", {"orderId": "None", "orderLinkId": "cid-1"}, "orderId"),
+    ("orderId not the venue's shape", {"orderId": "fd4300ae-7847", "orderLinkId": "cid-1"}, "orderId"),
+    ("orderLinkId not the one sent", {"orderId": UUID, "orderLinkId": "someone-else"}, "orderLinkId"),
+    ("orderLinkId missing", {"orderId": UUID}, "orderLinkId"),
+    ("orderLinkId null", {"orderId": UUID, "orderLinkId": None}, "orderLinkId"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("transport", [Transport.REST, Transport.WEBSOCKET])
+@pytest.mark.parametrize(("row", "data", "named"), BOGUS_CREATE, ids=[r[0] for r in BOGUS_CREATE])
+async def test_a_create_ack_that_fails_the_schema_is_unknown(
+    scripted: tuple[BybitLinear, respx.MockRouter, dict[str, Any]],
+    row: str,
+    data: dict[str, Any],
+    named: str,
+    transport: Transport,
+) -> None:
+    venue = _ack_with(scripted, "/v5/order/create", data)
+    receipt = await venue.submit(order(transport=transport))
+    assert receipt.transport is transport
+    _assert_unknown_naming(receipt, named)
+    assert receipt.order_id is None  # a bogus id is never reported
+
+
+@pytest.mark.parametrize("transport", [Transport.REST, Transport.WEBSOCKET])
+@pytest.mark.parametrize("order_id", ["1321003749386327552", UUID])
+async def test_a_create_ack_that_meets_the_schema_is_accepted(
+    scripted: tuple[BybitLinear, respx.MockRouter, dict[str, Any]], order_id: str, transport: Transport
+) -> None:
+    venue = _ack_with(scripted, "/v5/order/create", {"orderId": order_id, "orderLinkId": "cid-1"})
+    receipt = await venue.submit(order(transport=transport))
+    assert (receipt.status, receipt.order_id, receipt.client_order_id) == (ACCEPTED, order_id, "cid-1")
+    assert receipt.order_state is None  # an ack proves acceptance, not state
+
+
+BOGUS_CANCEL: list[tuple[str, dict[str, Any], str]] = [
+    ("orderId null", {"orderId": None, "orderLinkId": "cid-1"}, "orderId"),
+    ("orderId true", {"orderId": True, "orderLinkId": "cid-1"}, "orderId"),
+    ("orderId not the venue's shape", {"orderId": "x", "orderLinkId": "cid-1"}, "orderId"),
+    ("orderLinkId not the target", {"orderId": UUID, "orderLinkId": "someone-else"}, "orderLinkId"),
+    ("orderLinkId missing", {"orderId": UUID}, "orderLinkId"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("transport", [Transport.REST, Transport.WEBSOCKET])
+@pytest.mark.parametrize(("row", "data", "named"), BOGUS_CANCEL, ids=[r[0] for r in BOGUS_CANCEL])
+async def test_a_cancel_ack_that_fails_the_schema_is_unknown(
+    scripted: tuple[BybitLinear, respx.MockRouter, dict[str, Any]],
+    row: str,
+    data: dict[str, Any],
+    named: str,
+    transport: Transport,
+) -> None:
+    venue = _ack_with(scripted, "/v5/order/cancel", data)
+    cancel = CancelRequest(venue="bybit", instrument="BTC/USDT:USDT", client_order_id="cid-1", transport=transport)
+    receipt = await venue.cancel(cancel, "r1")
+    _assert_unknown_naming(receipt, named)
+    assert receipt.request_id == "r1"
+
+
+@pytest.mark.parametrize("transport", [Transport.REST, Transport.WEBSOCKET])
+async def test_a_cancel_ack_must_name_the_target_order_id(
+    scripted: tuple[BybitLinear, respx.MockRouter, dict[str, Any]], transport: Transport
+) -> None:
+    other = "0a4300ae-7847-404e-b947-b46980a4d140"
+    cancel = CancelRequest(venue="bybit", instrument="BTC/USDT:USDT", order_id=UUID, transport=transport)
+    venue = _ack_with(scripted, "/v5/order/cancel", {"orderId": other, "orderLinkId": "cid-1"})
+    receipt = await venue.cancel(cancel, "r1")
+    assert receipt.status is UNKNOWN and "is not the target" in receipt.message, receipt
+    assert receipt.order_id == UUID  # the target, for the reconciler
+    venue = _ack_with(scripted, "/v5/order/cancel", {"orderId": UUID, "orderLinkId": "cid-1"})
+    receipt = await venue.cancel(cancel, "r2")
+    assert (receipt.status, receipt.order_id, receipt.client_order_id) == (ACCEPTED, UUID, "cid-1"), receipt
 
 
 async def test_rate_limit_wait_comes_from_the_reset_header(mocked: tuple[BybitLinear, respx.MockRouter]) -> None:

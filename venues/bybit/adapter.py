@@ -36,6 +36,7 @@ from venues.base import (
 )
 from venues.bybit.filters import parse_instruments
 from venues.bybit.rest import BybitRest
+from venues.bybit.schemas.answer import cancel_ack, create_ack
 from venues.bybit.schemas.parse import FILL_EXEC_TYPES, ParseError, order_report, trade_report
 from venues.bybit.user_stream import PrivateStream
 from venues.bybit.ws_api import BybitTradeWs
@@ -236,14 +237,23 @@ class BybitLinear(AdapterBase):
         sent_at: datetime,
         request_id: str | None,
     ) -> CommandReceipt:
-        order_id = ack.get("orderId")
-        if not isinstance(order_id, str | int) or order_id == "":
-            raise OutcomeUnknown(f"{operation.value}: ack without an orderId")
+        """ACCEPTED only for an ack that passes the write-answer schema; anything else proves nothing."""
+        try:
+            if isinstance(request, OrderRequest):
+                assert request.client_order_id is not None  # the gateway assigns one before sending
+                order_id, link_id = create_ack(ack, client_order_id=request.client_order_id)
+            else:
+                order_id, link_id = cancel_ack(
+                    ack, client_order_id=request.client_order_id, order_id=request.order_id
+                )
+        except ParseError as exc:
+            # The receipt keeps the request's ids (receipt_for_error), so the reconciler can find the order.
+            raise OutcomeUnknown(f"{operation.value}: retCode 0 ack failed validation: {exc}") from exc
         return receipt_accepted(
             request,
             operation=operation,
-            order_id=str(order_id),
-            client_order_id=ack.get("orderLinkId") or request.client_order_id,
+            order_id=order_id,
+            client_order_id=link_id or request.client_order_id,
             request_id=request_id,
             transport=transport,
             sent_at=sent_at,
