@@ -148,22 +148,57 @@ def map_httpx_errors(what: str) -> Iterator[None]:
         ) from exc
 
 
+class _SendTrace:
+    """httpcore's ``trace`` extension, noting whether the request started to be written.
+
+    A deadline that expires before that point is a refusal to send (``NotSent``); after it,
+    the venue may have the request (``OutcomeUnknown``).
+    """
+
+    __slots__ = ("sent",)
+
+    def __init__(self) -> None:
+        self.sent = False
+
+    async def __call__(self, event: str, info: dict[str, Any]) -> None:
+        if event.endswith("send_request_headers.started"):  # http11.* and http2.*
+            self.sent = True
+
+
 class HttpxRestClient:
-    """httpx transport: the one to use when a test mocks venue traffic with respx."""
+    """httpx transport: the one to use when a test mocks venue traffic with respx.
+
+    httpx's timeouts are per phase and per read: a body dripping a byte within each read
+    timeout never trips them. ``timeout`` is therefore also one deadline over the whole
+    exchange (pool, connect, send, headers, body), as aiohttp's ``total`` is.
+    """
 
     def __init__(self, timeout: float):
         try:
             import httpx
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise ImportError("http='httpx' needs the optional dependency: pip install 'order-gateway[httpx]'") from exc
+        self._timeout = timeout
         self._client = httpx.AsyncClient(timeout=timeout)
 
     async def request(
         self, method: str, url: str, *, body: bytes | None = None, headers: dict[str, str] | None = None
     ) -> RestResponse:
-        with map_httpx_errors(f"{method} {url.split('?', 1)[0]}"):
-            resp = await self._client.request(method, url, content=body, headers=headers)
-            return RestResponse(resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, resp.content)
+        what = f"{method} {url.split('?', 1)[0]}"
+        trace = _SendTrace()
+        try:
+            with map_httpx_errors(what):
+                async with asyncio.timeout(self._timeout):
+                    resp = await self._client.request(
+                        method, url, content=body, headers=headers, extensions={"trace": trace}
+                    )
+                return RestResponse(resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, resp.content)
+        except TimeoutError as exc:  # the deadline, not an httpx phase timeout (those are mapped above)
+            if trace.sent:
+                raise OutcomeUnknown(
+                    f"{what}: no complete answer within {self._timeout:g}s after the request was sent"
+                ) from exc
+            raise NotSent(f"{what}: not sent within {self._timeout:g}s (pool wait / connect)") from exc
 
     async def close(self) -> None:
         await self._client.aclose()
