@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 
-from gateway.model import OrderState
+from gateway.model import OrderState, OrderType, Side
 from tests.binance.conftest import fixture_entries
 from venues.binance.filters import parse_exchange_info, rate_limit_weight
+from venues.binance.schemas.answer import cancel_answer, create_answer
 from venues.binance.schemas.parse import order_report, order_update_report, trade_report
+from venues.common import ParseError
 
 ENTRIES = fixture_entries()
 
@@ -93,3 +95,39 @@ def test_every_stream_fixture_is_handled_without_parse_errors() -> None:
     stream._on_message(b'{"e":"ORDER_TRADE_UPDATE","o":{"s":"BTCUSDT"}}')
     stream._on_message(b"not json")
     assert len(sink.parse_errors) == 2
+
+
+def test_the_recorded_create_answer_meets_the_write_schema() -> None:
+    # Recordings stringify orderId ("209108420655"): accepted, as the venue's JSON number is.
+    body = ENTRIES["binance-b404-X1"]["response"]
+    answer = create_answer(
+        body, symbol="BTCUSDT", client_order_id=body["clientOrderId"], side=Side.BUY, order_type=OrderType.LIMIT,
+        quantity=Decimal("0.003"), price=Decimal("36000"),
+    )  # fmt: skip
+    assert (answer.order_id, answer.state, answer.filled_quantity, answer.average_price) == (
+        "209108420655", OrderState.NEW, Decimal(0), None
+    )  # fmt: skip
+    cancelled = cancel_answer(
+        body | {"status": "CANCELED"}, symbol="BTCUSDT", client_order_id=None, order_id="209108420655"
+    )
+    assert (cancelled.order_id, cancelled.client_order_id) == ("209108420655", body["clientOrderId"])
+
+
+def test_a_market_create_answer_needs_no_price() -> None:
+    body = ENTRIES["binance-b404-X1"]["response"] | {
+        "type": "MARKET", "origType": "MARKET", "price": "0", "status": "FILLED", "executedQty": "0.003",
+        "avgPrice": "36010.5",
+    }  # fmt: skip
+    answer = create_answer(
+        body, symbol="BTCUSDT", client_order_id=body["clientOrderId"], side=Side.BUY, order_type=OrderType.MARKET,
+        quantity=Decimal("0.003"), price=None,
+    )  # fmt: skip
+    assert (answer.state, answer.filled_quantity, answer.average_price) == (
+        OrderState.FILLED, Decimal("0.003"), Decimal("36010.5")
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("payload", [None, [], "ok", 1])
+def test_a_write_answer_that_is_not_an_object_is_a_parse_error(payload: Any) -> None:
+    with pytest.raises(ParseError, match="not an order object"):
+        cancel_answer(payload, symbol="BTCUSDT", client_order_id="c", order_id=None)

@@ -9,6 +9,7 @@ import pytest
 from gateway.model import OrderState
 from tests.bybit.conftest import fixture_entries
 from venues.bybit.filters import parse_instruments
+from venues.bybit.schemas.answer import cancel_ack, create_ack
 from venues.bybit.schemas.parse import ParseError, envelope, execution_update_report, order_report, trade_report
 
 ENTRIES = fixture_entries()
@@ -88,3 +89,19 @@ def test_unknown_status_is_a_parse_error() -> None:
     item = dict(envelope(ENTRIES["bybit-naut-M5"]["response"])[2]["list"][0], orderStatus="Sleeping")
     with pytest.raises(ParseError, match="orderStatus"):
         order_report(item, venue="bybit", unify=unify)
+
+
+@pytest.mark.parametrize("entry_id", ["bybit-ccxt-Y1", "bybit-naut-M1"])
+def test_recorded_create_acks_meet_the_write_schema(entry_id: str) -> None:
+    _, _, ack = envelope(ENTRIES[entry_id]["response"])
+    assert create_ack(ack, client_order_id=ack["orderLinkId"]) == (ack["orderId"], ack["orderLinkId"])
+    assert cancel_ack(ack, client_order_id=None, order_id=ack["orderId"]) == (ack["orderId"], ack["orderLinkId"])
+
+
+@pytest.mark.parametrize(
+    "ack",
+    [None, [], {"orderId": 1609920528435648000, "orderLinkId": "c"}, {"orderId": "1609920528435648000"}],
+)
+def test_malformed_acks_are_parse_errors(ack: object) -> None:
+    with pytest.raises(ParseError):
+        create_ack(ack, client_order_id="c")
