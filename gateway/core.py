@@ -27,7 +27,7 @@ from types import TracebackType
 from typing import Any
 
 from gateway.bus import EventBus
-from gateway.handle import CommandHandle
+from gateway.handle import CommandHandle, HandleState
 from gateway.model import (
     Ack,
     CancelRequest,
@@ -48,6 +48,7 @@ from gateway.model import (
     utc_now,
 )
 from gateway.ports import GatePort, JournalPort, PendingCommand, ReconcilerPort
+from gateway.refresh import OrderRefresher, RefreshPolicy
 from reconcile.policy import ReconcilePolicy
 from venues.base import InvalidOrderError, Venue
 
@@ -57,6 +58,7 @@ log = logging.getLogger("gateway")
 
 _RECENT_HANDLES = 10_000
 _DEFAULT_POLICY = ReconcilePolicy()
+_DEFAULT_REFRESH = RefreshPolicy()
 
 
 class UnknownVenueError(InvalidOrderError):
@@ -87,6 +89,7 @@ class Gateway:
         raise_on_risk: bool = False,
         *,
         client_id_prefix: str = "gw",
+        refresh: RefreshPolicy | None = _DEFAULT_REFRESH,
     ):
         self._venues: dict[str, Venue] = {}
         for venue in venues:
@@ -110,6 +113,9 @@ class Gateway:
         self._open = False
         self._gate_queue: asyncio.Queue[Callable[[], Awaitable[None]]] | None = None
         self._gate_task: asyncio.Task[None] | None = None
+        # None disables re-reading believed-live orders after a stream gap (gateway/refresh.py).
+        self._refresh_policy = refresh
+        self._refresher: OrderRefresher | None = None
         self.parse_errors = 0
 
     # ------------------------------------------------------------------ lifecycle
@@ -130,6 +136,10 @@ class Gateway:
         self._gate_task = asyncio.create_task(self._drain_gate(), name="gateway:gate-notify")
         self._journal = self._make_journal(self._journal_arg)
         self._reconciler = self._make_reconciler(self._reconcile_arg)
+        self._refresher = self._make_refresher(self._refresh_policy)
+        if self._refresher is not None:
+            # Before the venues start: a socket lost while they start is a gap to refresh too.
+            await self._refresher.start()
         await asyncio.gather(*(venue.start(self) for venue in self._venues.values()))
         recovered = []
         if self._journal is not None:
@@ -147,6 +157,8 @@ class Gateway:
         if not self._open and self._gate_task is None:
             return
         self._open = False
+        if self._refresher is not None:
+            await self._refresher.close()
         if self._reconciler is not None:
             await self._reconciler.close()
         await asyncio.gather(*(venue.close() for venue in self._venues.values()), return_exceptions=True)
@@ -167,6 +179,26 @@ class Gateway:
 
             return Journal(arg)
         return arg
+
+    def _make_refresher(self, policy: RefreshPolicy | None) -> OrderRefresher | None:
+        """The refresh publishes what it reads exactly as ``order_update`` does a stream update."""
+        if policy is None:
+            return None
+        followers: list[Callable[[OrderReport], None]] = []
+        gate = self._gate
+        if gate is not None:
+            followers.append(lambda order: self._notify_gate(gate.on_order_update, order))
+        if self._reconciler is not None:
+            followers.append(self._reconciler.observe)
+        return OrderRefresher(
+            self._venues,
+            live=self._live_creates,
+            bus=self._bus,
+            followers=followers,
+            settle=self._maybe_final,
+            parse_error=self.parse_error,
+            policy=policy,
+        )
 
     def _make_reconciler(self, arg: ReconcilePolicy | ReconcilerPort | None) -> ReconcilerPort | None:
         if arg is None:
@@ -554,9 +586,37 @@ class Gateway:
             self._maybe_final(handle)
 
     def stream_gap(self, venue: str, reason: str) -> None:
-        log.warning("%s: stream gap (%s); reconciling tracked commands", venue, reason)
+        log.warning("%s: stream gap (%s); re-reading live orders, reconciling tracked commands", venue, reason)
+        if self._refresher is not None:
+            self._refresher.on_gap(venue, reason)
         if self._reconciler is not None:
             self._reconciler.on_stream_gap(venue, reason)
+
+    def _live_creates(self, venue: str) -> list[CommandHandle]:
+        """The creates on ``venue`` whose order the gateway believes may still be live.
+
+        Answered and not final, and either ACCEPTED with a non-terminal state or with a known
+        order id (an unknown whose order the stream named). A walk over the live handles: it runs
+        once per stream gap, not per update.
+        """
+        found = []
+        for handle in self._live.values():
+            if (
+                handle.venue != venue
+                or handle.operation is not CommandOperation.CREATE_ORDER
+                or handle.state is not HandleState.ANSWERED
+            ):
+                continue
+            resolution = handle._current_resolution()
+            if resolution is not None and resolution.status is CommandStatus.REJECTED:
+                continue
+            state, _ = handle._venue_view()
+            if state is not None and state.is_terminal:
+                continue
+            accepted = resolution is not None and resolution.status is CommandStatus.ACCEPTED
+            if accepted or handle.order_id:
+                found.append(handle)
+        return found
 
     def parse_error(self, venue: str, detail: str) -> None:
         self.parse_errors += 1

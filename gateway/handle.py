@@ -18,6 +18,7 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import Enum
 
 from gateway.model import (
@@ -300,15 +301,35 @@ class CommandHandle:
                 break
 
     def _note_order(self, order: OrderReport) -> None:
-        """Keep the most advanced venue view of this command's order (updates can arrive out of order)."""
+        """Keep the most advanced venue view of this command's order (updates can arrive out of order).
+
+        Filled quantity only grows and a closed order never reopens, so a view that is less
+        filled, or open after a terminal one, is older: a stale read (a refresh after a gap, a
+        lagging history page) must never move FILLED back to NEW or PARTIALLY_FILLED back to 0.
+        """
         last = self._last_order
-        if last is None or last.state.is_open or order.filled_quantity > last.filled_quantity:
-            if last is not None and last.state.is_terminal and order.state.is_open:
-                return
+        if last is None:
+            self._last_order = order
+            return
+        if order.filled_quantity < last.filled_quantity or (last.state.is_terminal and order.state.is_open):
+            return
+        if last.state.is_open or order.filled_quantity > last.filled_quantity:
             self._last_order = order
 
     def _last_order_state(self) -> OrderState | None:
         return self._last_order.state if self._last_order is not None else None
+
+    def _venue_view(self) -> tuple[OrderState | None, Decimal]:
+        """The order's state and cumulative filled quantity as this handle knows them now.
+
+        The most advanced venue update if one arrived, else what the command's resolution said.
+        """
+        if self._last_order is not None:
+            return self._last_order.state, self._last_order.filled_quantity
+        resolution = self._current_resolution()
+        if resolution is None:
+            return None, Decimal(0)
+        return resolution.order_state, resolution.filled_quantity or Decimal(0)
 
     def _push_receipt(self, receipt: CommandReceipt) -> None:
         self._receipts.append(receipt)
