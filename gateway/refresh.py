@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -134,6 +135,7 @@ class OrderRefresher:
         self.updates = 0
         self.failures = 0
         self.last: dict[str, RefreshResult] = {}
+        self.history: deque[RefreshResult] = deque(maxlen=100)  # recent passes, oldest first (diagnostics)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -181,6 +183,7 @@ class OrderRefresher:
         self.reads += result.reads
         self.updates += result.updates
         self.last[venue] = result
+        self.history.append(result)
         if result.errors:
             self.failures += 1
             log.warning("%s: order refresh after a stream gap failed: %s", venue, "; ".join(result.errors))
