@@ -52,7 +52,7 @@ from tenacity import (
 from gateway.bus import EventBus
 from gateway.handle import CommandHandle, HandleState
 from gateway.model import EvidenceSource, OrderReport, OrderState
-from venues.base import InvalidReadRequest, Venue, VenueRateLimited, VenueReadError
+from venues.base import InvalidReadRequest, Venue, VenueRateLimited, VenueReadError, VenueUnreachable
 
 __all__ = ["OrderRefresher", "RefreshPolicy", "RefreshResult", "advances"]
 
@@ -280,11 +280,8 @@ class OrderRefresher:
                     history = await self._read(venue, lambda: venue.order_history(instrument, start_ms, end_ms))
                     missing = self._match(missing, history, EvidenceSource.ORDER_HISTORY, found)
                 result.unresolved += len(missing)
-            except VenueReadError as exc:
-                detail = f"{instrument}: {exc.__class__.__name__}: {exc}"
-                if _is_parse_failure(exc):
-                    self._parse_error(venue.name, f"order refresh read: {detail}")
-                result.errors.append(detail)
+            except VenueReadError as exc:  # after its retries; a malformed answer was counted by _read
+                result.errors.append(f"{instrument}: {exc.__class__.__name__}: {exc}")
             except (ValueError, TypeError, KeyError) as exc:  # an adapter that let a parse error escape
                 detail = f"{instrument}: unparsable read: {exc!r}"
                 self._parse_error(venue.name, f"order refresh read: {detail}")
@@ -340,7 +337,7 @@ class OrderRefresher:
         return True
 
     async def _read(self, venue: Venue, call: Callable[[], Awaitable[_T]]) -> _T:
-        """A read with backoff and jitter; a rate-limit answer waits the venue's time (capped)."""
+        """A read with backoff and jitter; a rate-limit answer waits the venue's time (capped). Never a write."""
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(self._policy.read_attempts),
             wait=_wait_for_venue,
@@ -349,7 +346,13 @@ class OrderRefresher:
             reraise=True,
         ):
             with attempt:
-                return await call()
+                try:
+                    return await call()
+                except VenueReadError as exc:
+                    # Every malformed answer is counted, also one a retry then gets past.
+                    if _is_parse_failure(exc):
+                        self._parse_error(venue.name, f"order refresh read: {exc}")
+                    raise
         raise VenueReadError("unreachable")  # pragma: no cover - reraise=True always raises first
 
 
@@ -369,8 +372,14 @@ def _is_of(handle: CommandHandle, order: OrderReport, skew_seconds: float) -> bo
     return order.created_at_ms is None or order.created_at_ms >= (_sent_s(handle) - skew_seconds) * 1000
 
 
-def _is_parse_failure(exc: BaseException) -> bool:
-    """A read error caused by a payload that could not be parsed (adapters wrap their ParseError)."""
+def _is_parse_failure(exc: VenueReadError) -> bool:
+    """A read error caused by a payload that could not be parsed (adapters wrap their ParseError).
+
+    Not an unreachable venue or a rate limit: their error pages (HTML 5xx) fail to parse too,
+    but nothing malformed came from the venue's API.
+    """
+    if isinstance(exc, VenueUnreachable | VenueRateLimited | InvalidReadRequest):
+        return False
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, ValueError):

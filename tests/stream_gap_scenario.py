@@ -10,7 +10,7 @@ position and no reservation for the closed orders, and the restored stream must 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 from gateway import CommandHandle, CommandStatus, Gateway, OrderRequest, OrderState, OrderType, Side, Transport
@@ -84,8 +84,13 @@ async def run(
     stream_up: Callable[[], bool],
     *,
     lost_closes: int,
+    read_faults: Sequence[Fault] = (),
 ) -> None:
-    """``lost_closes`` orders close during the gap: 2 are each queried by id, 3 cost one history read."""
+    """``lost_closes`` orders close during the gap: 2 are each queried by id, 3 cost one history read.
+
+    ``read_faults`` hit the refresh's reads (retried, never fatal); a MALFORMED_2XX among them
+    must be counted as the gateway's parse error.
+    """
     name = venue.name
     gate = PortfolioGate(RiskLimits(max_gross_exposure=Decimal("100000")))
     async with Gateway(venues=[venue], gate=gate) as gw:
@@ -116,6 +121,9 @@ async def run(
         sim.faults.add(Fault(FaultKind.STREAM_GAP, venue=name, client_order_id=filled.client_order_id))  # type: ignore[arg-type]
         # All in one step, before the client can reconnect: the fill's event drops the stream,
         # and the events after it find no socket to go to.
+        parse_errors = gw.parse_errors
+        for fault in read_faults:
+            sim.faults.add(fault)
         engine.fill(oid(filled), QTY)
         for handle in canceled:
             sim_order = engine.orders[oid(handle)]
@@ -135,6 +143,10 @@ async def run(
             assert last is not None and last.state is OrderState.CANCELED
         assert [u.source for u in order_updates(partial)] == [EvidenceSource.OPEN_ORDERS]
         assert order_updates(resting) == [] and resting.state is HandleState.ANSWERED
+
+        assert sim.faults.pending == []  # every read fault hit the refresh, which got past them
+        malformed = sum(f.kind is FaultKind.MALFORMED_2XX for f in read_faults)
+        assert gw.parse_errors - parse_errors == malformed
 
         # The refresh that found them: one open-orders read, then queries or one history read.
         first = next(r for r in gw._refresher.history if r.venue == name and r.updates)  # type: ignore[union-attr]
