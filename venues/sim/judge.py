@@ -1,0 +1,583 @@
+"""The strict campaign judge: every command the gateway was given, judged by its own ground truth.
+
+The simulator owns ground truth, so it owns the judge that the demo, the benchmark and the tests
+share. A ``CampaignRecord`` wraps the gateway's ``submit`` / ``cancel`` (it stamps each command's
+send on the monotonic clock the simulator's ``WriteAttempt.arrived_ns`` uses) and follows each
+create's lifecycle; ``judge()`` then compares, command by command:
+
+- **create**: the resolved receipt against the venue (ACCEPTED ⇔ the order exists, REJECTED ⇔ it
+  does not), no second order for the client id (*duplicate*), no second create write received
+  (*sent twice*);
+- **handle**: an ACCEPTED create's final view (the most advanced order state and filled quantity
+  its handle reported, in any receipt or ``OrderUpdate``) against the venue's final order: a
+  difference after settling is a *stale handle*;
+- **cancel**: ACCEPTED ⇔ *this* cancel request is the one the venue processed and that canceled the
+  order; REJECTED ⇔ it did not cancel it; UNKNOWN is *unresolved* (listed with its reason);
+- **gate** (when given its snapshot): the signed position notional per instrument against the
+  venue's fills, and no reservation still held for an order the venue has closed.
+
+How a cancel meets its truth. The venue records one ``WriteAttempt`` per cancel request that
+reached it (processed or not, fault or not), keyed by the target's client order id; a request
+that never reached it (refused before sending, connection refused, or a read of the request
+refused before the write step: signature, timestamp, IP weight) records none, and one whose
+answer was lost after arrival records an unprocessed or processed attempt like any other. Per
+target, attempts are matched to our cancels in send order, by time: an attempt belongs to the
+cancel that was sent last before it arrived. That is decidable only if the campaign sends a
+repeated cancel of an order *after the previous cancel of that order has resolved* (so no two
+are in flight at once): then each attempt falls between its own cancel's send and the next
+one's. Cancels sent while an earlier one of the same target was still unresolved form an
+in-flight group; an attempt inside such a group is told apart only by its transport (one REST,
+one WebSocket), and when that cannot tell, every cancel of the group is reported
+**unjudgeable** — loudly, never passed. A cancel with no attempt did not cancel anything; one
+with two attempts was sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from gateway.model import (
+    Ack,
+    CancelRequest,
+    CommandOperation,
+    CommandReceipt,
+    CommandStatus,
+    LifecycleEvent,
+    OrderRequest,
+    OrderState,
+    OrderUpdate,
+    Receipt,
+    RecoveryCompleted,
+    Transport,
+)
+from venues.sim.engine import SimOrder, WriteAttempt
+
+if TYPE_CHECKING:
+    from gateway.handle import CommandHandle
+    from venues.sim.server import SimExchange
+
+__all__ = ["CampaignRecord", "Finding", "GateSnapshot", "JudgedCommand", "Verdicts"]
+
+Category = Literal["wrong", "stale", "unresolved", "unjudgeable", "duplicate", "sent_twice", "exposure"]
+View = tuple[OrderState, Decimal]
+
+# Verdict labels a caller can show per command (the demo's "truth" column).
+CORRECT = "✓"
+WRONG = "✗ WRONG"
+STALE = "stale"
+UNRESOLVED = "unresolved"
+UNJUDGEABLE = "unjudgeable"
+
+# Gate positions are valued from reported average prices: a rounded average may move the
+# notional by a few units of its last place, never by a whole fill.
+_ABS_TOLERANCE = Decimal("0.01")
+_REL_TOLERANCE = Decimal("0.000001")
+
+
+class GateSnapshot(Protocol):
+    """What the judge reads of a portfolio gate (``risk.LedgerSnapshot`` has these)."""
+
+    @property
+    def positions(self) -> Mapping[tuple[str, str], Decimal]: ...
+
+    @property
+    def reservations(self) -> Mapping[str, Decimal]: ...
+
+
+@dataclass
+class JudgedCommand:
+    """One command the campaign sent, as the judge needs it."""
+
+    n: int  # 1-based, in send order
+    operation: CommandOperation
+    venue: str
+    instrument: str
+    order_cid: str  # a create's own client order id; a cancel's target's
+    handle: CommandHandle
+    sent_ns: int  # monotonic, stamped just before the gateway was called
+    requested: Transport
+    # Cancel only: every earlier cancel of the same target had resolved when this one was sent.
+    after_resolved: bool = True
+    view: View | None = None  # create only: the most advanced order view its handle reported
+
+    @property
+    def command_id(self) -> str:
+        return self.handle.command_id
+
+    @property
+    def wire_transport(self) -> Literal["rest", "ws"] | None:
+        """The transport the request went out on, in the simulator's spelling."""
+        used: Transport | None = None
+        with contextlib.suppress(RuntimeError):  # not answered: fall back to what was asked
+            used = self.handle.ack.transport or self.handle.ack.receipt.transport
+        used = used or self.requested
+        return {Transport.REST: "rest", Transport.WEBSOCKET: "ws"}.get(used)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One command (or instrument) the judge did not pass, with what it said and the truth."""
+
+    category: Category
+    n: int  # the command's number, 0 for a gate finding
+    operation: str
+    venue: str
+    subject: str  # the order's client order id (a cancel's target), or the instrument
+    said: str
+    truth: str
+
+    def line(self) -> str:
+        where = f"#{self.n} {self.operation}" if self.n else self.operation
+        return f"{self.category}: {where} {self.venue} {self.subject}: said {self.said}; truth {self.truth}"
+
+
+@dataclass
+class Verdicts:
+    counts: dict[str, int]
+    findings: list[Finding]
+    by_command: dict[str, str]  # command id -> CORRECT / WRONG / STALE / UNRESOLVED / UNJUDGEABLE
+
+    @property
+    def bad(self) -> int:
+        """Everything that makes a campaign fail."""
+        return sum(
+            self.counts[k]
+            for k in (
+                "creates_wrong",
+                "cancels_wrong",
+                "stale_handles",
+                "unresolved",
+                "unjudgeable",
+                "duplicates",
+                "sent_twice",
+                "exposure_mismatches",
+            )
+        )
+
+    @property
+    def ok(self) -> bool:
+        return self.bad == 0
+
+    def as_dict(self, limit: int = 50) -> dict[str, Any]:
+        """Counts plus the first ``limit`` findings, for results.json."""
+        return {**self.counts, "findings": [f.line() for f in self.findings[:limit]]}
+
+
+def _said(receipt: CommandReceipt | None) -> str:
+    if receipt is None:
+        return "nothing (still UNKNOWN_EXECUTION)"
+    parts = [receipt.status.value]
+    if receipt.order_state is not None:
+        parts.append(receipt.order_state.value)
+    if receipt.status is not CommandStatus.ACCEPTED and receipt.message:
+        parts.append(f"({' '.join(receipt.message.split())[:120]})")
+    return " ".join(parts)
+
+
+def _order_text(order: SimOrder | None) -> str:
+    return "no order" if order is None else f"order {order.order_id} {order.status} filled {order.filled_qty}"
+
+
+def _attempts_text(attempts: Iterable[WriteAttempt]) -> str:
+    return "[" + ", ".join(f"{a.operation}/{a.transport}:{a.outcome}" for a in attempts) + "]"
+
+
+def _advance(current: View | None, new: View) -> View:
+    """The more advanced of two views: filled quantity only grows, a closed order never reopens."""
+    if current is None:
+        return new
+    state, filled = current
+    if new[1] < filled or (state.is_terminal and new[0].is_open):
+        return current
+    if state.is_open or new[1] > filled:
+        return new
+    return current
+
+
+class CampaignRecord:
+    """Sends a campaign's commands through the gateway, remembers them, and judges them (module doc)."""
+
+    def __init__(self, sim: SimExchange) -> None:
+        self.sim = sim
+        self.commands: list[JudgedCommand] = []
+        self._by_id: dict[str, JudgedCommand] = {}
+        self._cancels: dict[tuple[str, str], list[JudgedCommand]] = {}  # (venue, target cid) -> in send order
+        self._in_flight: dict[tuple[str, str], int] = {}  # cancels of a target awaiting their ack
+        self._followers: set[asyncio.Task[None]] = set()
+        self._changed = asyncio.Event()  # set whenever a create's view moves (settle waits on it)
+
+    # ------------------------------------------------------------------ sending
+
+    async def submit(
+        self, submit: Callable[[OrderRequest], Awaitable[CommandHandle]], request: OrderRequest, *, follow: bool = True
+    ) -> CommandHandle:
+        """``submit`` is ``gw.submit``; ``follow=False`` when the caller feeds ``observe`` itself."""
+        assert request.client_order_id is not None, "the judge needs the create's client order id up front"
+        sent_ns = time.monotonic_ns()
+        handle = await submit(request)
+        command = JudgedCommand(
+            len(self.commands) + 1,
+            CommandOperation.CREATE_ORDER,
+            request.venue,
+            request.instrument,
+            request.client_order_id,
+            handle,
+            sent_ns,
+            request.transport,
+        )
+        self._add(command)
+        self._note_receipt(command, handle.ack.receipt)
+        if follow:
+            self.follow(handle)
+        return handle
+
+    async def cancel(
+        self, cancel: Callable[[CancelRequest], Awaitable[CommandHandle]], request: CancelRequest
+    ) -> CommandHandle:
+        """``cancel`` is ``gw.cancel``; the target must be named by its client order id."""
+        assert request.client_order_id is not None, "the judge matches cancels to their target's client order id"
+        key = (request.venue, request.client_order_id)
+        earlier = self._cancels.setdefault(key, [])
+        # Decided before sending: whether this cancel can be told apart from its predecessors by
+        # time (none of them still in flight or unresolved).
+        after_resolved = not self._in_flight.get(key) and all(
+            (r := c.handle.resolution) is not None and r.status is not CommandStatus.UNKNOWN_EXECUTION for c in earlier
+        )
+        self._in_flight[key] = self._in_flight.get(key, 0) + 1
+        sent_ns = time.monotonic_ns()
+        try:
+            handle = await cancel(request)
+        finally:
+            self._in_flight[key] -= 1
+        command = JudgedCommand(
+            len(self.commands) + 1,
+            CommandOperation.CANCEL_ORDER,
+            request.venue,
+            request.instrument,
+            request.client_order_id,
+            handle,
+            sent_ns,
+            request.transport,
+            after_resolved=after_resolved,
+        )
+        # Keep send order within the target even when a concurrent sibling was answered first.
+        earlier.append(command)
+        earlier.sort(key=lambda c: c.sent_ns)
+        self._add(command)
+        return handle
+
+    def _add(self, command: JudgedCommand) -> None:
+        self.commands.append(command)
+        self._by_id[command.command_id] = command
+
+    # ------------------------------------------------------------------ following handles
+
+    def follow(self, handle: CommandHandle) -> None:
+        """Read the handle's lifecycle into its view (a task; ends when the command is final)."""
+
+        async def drain() -> None:
+            async for event in handle.lifecycle():
+                self.observe(handle, event)
+
+        task = asyncio.get_running_loop().create_task(drain())
+        self._followers.add(task)
+        task.add_done_callback(self._followers.discard)
+
+    def observe(self, handle: CommandHandle, event: LifecycleEvent) -> None:
+        """Fold one lifecycle event into the create's view (callers reading the lifecycle call this)."""
+        command = self._by_id.get(handle.command_id)
+        if command is None or command.operation is not CommandOperation.CREATE_ORDER:
+            return
+        self._changed.set()
+        if isinstance(event, OrderUpdate):
+            command.view = _advance(command.view, (event.order.state, event.order.filled_quantity))
+        elif isinstance(event, Receipt):
+            self._note_receipt(command, event.receipt)
+        elif isinstance(event, Ack):
+            self._note_receipt(command, event.ack.receipt)
+        elif isinstance(event, RecoveryCompleted) and event.report.order is not None:
+            order = event.report.order
+            command.view = _advance(command.view, (order.state, order.filled_quantity))
+
+    def _note_receipt(self, command: JudgedCommand, receipt: CommandReceipt) -> None:
+        if receipt.status is CommandStatus.ACCEPTED and receipt.order_state is not None:
+            command.view = _advance(command.view, (receipt.order_state, receipt.filled_quantity or Decimal(0)))
+
+    async def close(self) -> None:
+        for task in list(self._followers):
+            task.cancel()
+        for task in list(self._followers):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # ------------------------------------------------------------------ settling
+
+    async def settle(self, timeout: float) -> None:
+        """Wait (bounded) for every command to resolve, then for every ACCEPTED create's view to
+        catch up with the venue; what is still off at the deadline is what ``judge`` reports."""
+        deadline = time.monotonic() + timeout
+        for command in self.commands:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            with contextlib.suppress(TimeoutError):  # ResolutionTimeout is a TimeoutError
+                await command.handle.resolved(timeout=remaining)
+        while any(self._stale(c) for c in self.commands):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await self._changed.wait()
+
+    # ------------------------------------------------------------------ judging
+
+    def _truth_order(self, command: JudgedCommand) -> SimOrder | None:
+        return self.sim.truth.order(command.order_cid, command.venue)
+
+    def _current_view(self, command: JudgedCommand) -> View | None:
+        view = command.view
+        resolution = command.handle.resolution
+        if resolution is not None and resolution.status is CommandStatus.ACCEPTED and resolution.order_state:
+            view = _advance(view, (resolution.order_state, resolution.filled_quantity or Decimal(0)))
+        return view
+
+    def _stale(self, command: JudgedCommand) -> bool:
+        """An ACCEPTED create whose handle's view differs from the venue's order."""
+        if command.operation is not CommandOperation.CREATE_ORDER:
+            return False
+        resolution = command.handle.resolution
+        if resolution is None or resolution.status is not CommandStatus.ACCEPTED:
+            return False
+        order = self._truth_order(command)
+        if order is None:
+            return False  # a wrong create, reported as such
+        return self._current_view(command) != (OrderState(order.status), order.filled_qty)
+
+    def judge(self, gate: GateSnapshot | None = None) -> Verdicts:
+        counts = dict.fromkeys(
+            (
+                "commands",
+                "creates",
+                "cancels",
+                "repeated_cancels",
+                "creates_correct",
+                "creates_wrong",
+                "cancels_correct",
+                "cancels_wrong",
+                "cancels_accepted",
+                "stale_handles",
+                "unresolved",
+                "unjudgeable",
+                "duplicates",
+                "sent_twice",
+                "exposure_mismatches",
+            ),
+            0,
+        )
+        findings: list[Finding] = []
+        by_command: dict[str, str] = {}
+        cancel_truth = self._match_cancels()
+        for command in self.commands:
+            counts["commands"] += 1
+            if command.operation is CommandOperation.CREATE_ORDER:
+                counts["creates"] += 1
+                by_command[command.command_id] = self._judge_create(command, counts, findings)
+            else:
+                counts["cancels"] += 1
+                by_command[command.command_id] = self._judge_cancel(command, cancel_truth, counts, findings)
+        counts["repeated_cancels"] = sum(max(0, len(v) - 1) for v in self._cancels.values())
+        if gate is not None:
+            self._judge_gate(gate, counts, findings)
+        return Verdicts(counts, findings, by_command)
+
+    def _judge_create(self, command: JudgedCommand, counts: dict[str, int], findings: list[Finding]) -> str:
+        truth = self.sim.truth
+        orders = truth.orders_for(command.order_cid, command.venue)
+        order = orders[-1] if orders else None
+        writes = [a for a in truth.attempts(command.order_cid, command.venue) if a.operation == "create"]
+        receipt = command.handle.resolution
+        said = _said(receipt)
+        facts = f"{_order_text(order)}; writes received {_attempts_text(writes)}"
+
+        def find(category: Category, text: str = facts) -> None:
+            findings.append(Finding(category, command.n, "create", command.venue, command.order_cid, said, text))
+
+        verdict = CORRECT
+        if len(orders) > 1:
+            counts["duplicates"] += 1
+            find("duplicate", f"{len(orders)} orders for one client id; {facts}")
+            verdict = WRONG
+        if len(writes) > 1:
+            counts["sent_twice"] += 1
+            find("sent_twice")
+            verdict = WRONG
+        if receipt is None or receipt.status is CommandStatus.UNKNOWN_EXECUTION:
+            counts["unresolved"] += 1
+            find("unresolved")
+            return UNRESOLVED if verdict == CORRECT else verdict
+        if (receipt.status is CommandStatus.ACCEPTED) != (order is not None):
+            counts["creates_wrong"] += 1
+            find("wrong")
+            return WRONG
+        counts["creates_correct"] += 1
+        if order is not None and self._stale(command):
+            view = self._current_view(command)
+            shown = "no order update" if view is None else f"{view[0].value} filled {view[1]}"
+            counts["stale_handles"] += 1
+            findings.append(
+                Finding("stale", command.n, "create", command.venue, command.order_cid, f"handle shows {shown}", facts)
+            )
+            return STALE if verdict == CORRECT else verdict
+        return verdict
+
+    def _match_cancels(self) -> dict[str, list[WriteAttempt] | str]:
+        """Each cancel command's attempts at the venue, or why they cannot be told (module doc)."""
+        out: dict[str, list[WriteAttempt] | str] = {}
+        for (venue, target), cancels in self._cancels.items():
+            groups: list[list[JudgedCommand]] = []
+            for command in cancels:
+                if groups and not command.after_resolved:
+                    groups[-1].append(command)
+                else:
+                    groups.append([command])
+            for command in cancels:
+                out[command.command_id] = []
+            attempts = sorted(
+                (a for a in self.sim.truth.attempts(target, venue) if a.operation == "cancel"),
+                key=lambda a: a.arrived_ns,
+            )
+            for attempt in attempts:
+                group = next((g for g in reversed(groups) if g[0].sent_ns <= attempt.arrived_ns), None)
+                if group is None:
+                    for command in cancels:
+                        out[command.command_id] = (
+                            f"a cancel of {target} arrived ({attempt.outcome}) before any of ours was sent"
+                        )
+                    continue
+                owners = group if len(group) == 1 else [c for c in group if c.wire_transport == attempt.transport]
+                if len(owners) != 1:
+                    for command in group:
+                        out[command.command_id] = (
+                            f"{len(group)} cancels of {target} were in flight at once and the attempt "
+                            f"{attempt.transport}:{attempt.outcome} matches {len(owners)} of them"
+                        )
+                    continue
+                matched = out[owners[0].command_id]
+                if isinstance(matched, list):
+                    matched.append(attempt)
+        return out
+
+    def _judge_cancel(
+        self,
+        command: JudgedCommand,
+        matched: dict[str, list[WriteAttempt] | str],
+        counts: dict[str, int],
+        findings: list[Finding],
+    ) -> str:
+        receipt = command.handle.resolution
+        said = _said(receipt)
+        order = self._truth_order(command)
+        attempts = matched[command.command_id]
+
+        def find(category: Category, text: str) -> None:
+            findings.append(Finding(category, command.n, "cancel", command.venue, command.order_cid, said, text))
+
+        if receipt is not None and receipt.status is CommandStatus.ACCEPTED:
+            counts["cancels_accepted"] += 1
+        if isinstance(attempts, str):
+            counts["unjudgeable"] += 1
+            find("unjudgeable", f"{attempts}; {_order_text(order)}")
+            return UNJUDGEABLE
+        facts = f"its writes at the venue {_attempts_text(attempts)}; {_order_text(order)}"
+        if len(attempts) > 1:
+            counts["sent_twice"] += 1
+            find("sent_twice", facts)
+            return WRONG
+        canceled_it = bool(attempts) and attempts[0].processed
+        if receipt is None or receipt.status is CommandStatus.UNKNOWN_EXECUTION:
+            counts["unresolved"] += 1
+            find("unresolved", facts)
+            return UNRESOLVED
+        if (receipt.status is CommandStatus.ACCEPTED) != canceled_it:
+            counts["cancels_wrong"] += 1
+            effect = "this cancel canceled the order; " if canceled_it else "this cancel did not cancel it; "
+            find("wrong", effect + facts)
+            return WRONG
+        counts["cancels_correct"] += 1
+        return CORRECT
+
+    def _judge_gate(self, gate: GateSnapshot, counts: dict[str, int], findings: list[Finding]) -> None:
+        truth = _venue_positions(self.sim)
+        for key in sorted(set(truth) | {k for k, v in gate.positions.items() if v}):
+            expected = truth.get(key, Decimal(0))
+            held = gate.positions.get(key, Decimal(0))
+            if abs(held - expected) > _ABS_TOLERANCE + _REL_TOLERANCE * abs(expected):
+                counts["exposure_mismatches"] += 1
+                findings.append(
+                    Finding(
+                        "exposure", 0, "gate position", key[0], key[1], f"{held:f}", f"venue fills make {expected:f}"
+                    )
+                )
+        creates = {c.order_cid: c for c in self.commands if c.operation is CommandOperation.CREATE_ORDER}
+        for cid, reserved in gate.reservations.items():
+            command = creates.get(cid)
+            if command is None or not reserved:
+                continue
+            order = self._truth_order(command)
+            resolution = command.handle.resolution
+            closed = order is not None and not order.is_open
+            absent = order is None and resolution is not None and resolution.status is CommandStatus.REJECTED
+            if closed or absent:
+                counts["exposure_mismatches"] += 1
+                findings.append(
+                    Finding(
+                        "exposure",
+                        command.n,
+                        "gate reservation",
+                        command.venue,
+                        cid,
+                        f"still reserving {reserved:f}",
+                        _order_text(order),
+                    )
+                )
+
+
+def _venue_positions(sim: SimExchange) -> dict[tuple[str, str], Decimal]:
+    """Signed position notional per (venue, unified instrument) from every fill, in trade order.
+
+    The cost-basis rule a position follows: adding sums the fills' notionals, reducing scales the
+    basis with the quantity left (flat is zero), a flip starts again at the flipping fill's price.
+    """
+    out: dict[tuple[str, str], Decimal] = {}
+    for name, venue in sim.venues.items():
+        engine = venue.engine
+        fills = sorted(
+            ((order, fill) for order in engine.orders.values() for fill in order.fills), key=lambda of: of[1].trade_id
+        )
+        qty: dict[str, Decimal] = {}
+        basis: dict[str, Decimal] = {}
+        for order, fill in fills:
+            sign = Decimal(1) if order.side == "BUY" else Decimal(-1)
+            old_qty, old_basis = qty.get(order.symbol, Decimal(0)), basis.get(order.symbol, Decimal(0))
+            new_qty = old_qty + sign * fill.qty
+            if new_qty == 0:
+                new_basis = Decimal(0)
+            elif old_qty == 0 or (old_qty > 0) == (sign > 0):
+                new_basis = old_basis + sign * fill.qty * fill.price
+            elif (new_qty > 0) == (old_qty > 0):
+                new_basis = old_basis * new_qty / old_qty
+            else:
+                new_basis = fill.price * new_qty
+            qty[order.symbol], basis[order.symbol] = new_qty, new_basis
+        for symbol, value in basis.items():
+            if value:
+                out[(name, engine.instruments[symbol].unified)] = value
+    return out
