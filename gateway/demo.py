@@ -4,9 +4,12 @@ It starts ``SimExchange`` in-process, a ``Gateway`` with both venues (REST and W
 the portfolio gate and the journal, and runs a seeded script of orders, cancels and mark
 moves while the simulator injects faults (accept-then-timeout, 5xx, unknown codes, a
 WebSocket drop, delayed visibility, stream duplicates and gaps, and one gate refusal).
-A live table shows every command; the final summary compares each resolved receipt with
-the simulator's ground truth. Exit status 1 if any resolution is wrong, any order was
-duplicated, or any command is still unresolved once faults stop.
+Some cancels are repeated once the first cancel of that order has resolved (what a strategy
+does after an UNKNOWN). A live table shows every command with the fault applied to that
+command itself; the final summary is the strict judge's (``venues.sim.judge``): each create,
+each cancel and each handle's final view against the simulator's ground truth, and the gate's
+positions against the venue's fills. Exit status 1 if any verdict is wrong, stale,
+unresolved or unjudgeable, any order was duplicated or sent twice, or the gate is off.
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ from gateway.core import Gateway
 from gateway.handle import CommandHandle, ResolutionTimeout
 from gateway.model import (
     CancelRequest,
-    CommandOperation,
     CommandReceipt,
     CommandStatus,
     OrderRequest,
@@ -50,6 +52,7 @@ from venues.base import Venue
 from venues.binance import BinanceUsdm
 from venues.bybit import BybitLinear
 from venues.sim import Fault, FaultCampaign, FaultKind, SimExchange
+from venues.sim.judge import CORRECT, CampaignRecord, Verdicts
 
 __all__ = ["add_arguments", "run"]
 
@@ -90,8 +93,10 @@ class Demo:
         self.rows: list[Row] = []
         self.by_cid: dict[str, Row] = {}
         self.resting: list[Row] = []  # accepted, open limit orders we may cancel
+        self.cancels: dict[str, list[Row]] = {}  # target client order id -> its cancels, in send order
         self.tasks: set[asyncio.Task[None]] = set()
         self.sim: SimExchange | None = None
+        self.record: CampaignRecord | None = None
         self.venue_names: list[str] = []
 
     # ------------------------------------------------------------------ output
@@ -151,6 +156,8 @@ class Demo:
         handle = row.handle
         assert handle is not None
         async for event in handle.lifecycle():
+            if self.record is not None:
+                self.record.observe(handle, event)
             if isinstance(event, RecoveryScheduled):
                 row.reconcile = f"scheduled ({event.trigger.value.lower()})"
                 self.log(row, f"reconcile scheduled: {event.trigger.value}")
@@ -182,11 +189,12 @@ class Demo:
         ):
             self.resting.append(row)
 
-    def _fault_for(self, cid: str) -> str:
-        assert self.sim is not None
-        for fault, fault_cid in reversed(self.sim.faults.applied):
-            if fault_cid == cid:
-                return fault.kind.value.lower().replace("_", "-")
+    def _fault_for(self, row: Row) -> str:
+        """The fault the venue applied to this command's own write (a cancel's, not its target's)."""
+        assert self.record is not None and row.handle is not None
+        for attempt in self.record.attempts_of(row.handle):
+            if attempt.fault:
+                return attempt.fault.lower().replace("_", "-")
         return ""
 
     async def place(
@@ -218,13 +226,28 @@ class Demo:
             client_order_id=cid,
             transport=transport,
         )
-        handle = await gw.submit(request)
+        assert self.record is not None
+        handle = await self.record.submit(gw.submit, request, follow=False)
         self._answered(row, handle)
 
     async def cancel(self, gw: Gateway) -> None:
         if not self.resting:
             return
-        target = self.resting.pop(self.rng.randrange(len(self.resting)))
+        await self._send_cancel(gw, self.resting.pop(self.rng.randrange(len(self.resting))))
+
+    async def cancel_again(self, gw: Gateway) -> None:
+        """Cancel an order a second time, once every earlier cancel of it has resolved."""
+        settled = [
+            rows
+            for rows in self.cancels.values()
+            if all(r.handle is not None and r.handle.resolution is not None for r in rows)
+            and rows[-1].receipt is not None
+            and rows[-1].receipt.status is not CommandStatus.UNKNOWN_EXECUTION
+        ]
+        if settled:
+            await self._send_cancel(gw, self.by_cid[self.rng.choice(settled)[0].target or ""])
+
+    async def _send_cancel(self, gw: Gateway, target: Row) -> None:
         transport = self.rng.choice([Transport.REST, Transport.WEBSOCKET])
         row = Row(
             len(self.rows) + 1,
@@ -236,10 +259,13 @@ class Demo:
             target=target.command_id,
         )
         self.rows.append(row)
-        handle = await gw.cancel(
+        self.cancels.setdefault(target.command_id, []).append(row)
+        assert self.record is not None
+        handle = await self.record.cancel(
+            gw.cancel,
             CancelRequest(
                 venue=target.venue, instrument=target.instrument, client_order_id=target.command_id, transport=transport
-            )
+            ),
         )
         row.command_id = handle.command_id
         self._answered(row, handle)
@@ -248,7 +274,7 @@ class Demo:
         row.handle = handle
         receipt = handle.ack.receipt
         row.ack = receipt.status.value
-        row.fault = self._fault_for(row.target or row.command_id) if row.op == "create" or row.target else ""
+        row.fault = self._fault_for(row)
         if receipt.order_state is not None:
             row.state = receipt.order_state.value
         note = (
@@ -262,48 +288,15 @@ class Demo:
 
     # ------------------------------------------------------------------ truth
 
-    def verdicts(self) -> dict[str, int]:
-        assert self.sim is not None
-        out = {"correct": 0, "wrong": 0, "unresolved": 0}
+    async def verdicts(self, gate: PortfolioGate) -> Verdicts:
+        """The strict judge's verdicts (gate included); each row shows its own, and its own fault."""
+        assert self.record is not None
+        result = self.record.judge(await gate.snapshot())
         for row in self.rows:
-            receipt = row.receipt
-            if receipt is None or receipt.status is CommandStatus.UNKNOWN_EXECUTION:
-                row.verdict = "unresolved"
-                out["unresolved"] += 1
-                continue
-            ok = self._matches_truth(row, receipt)
-            row.verdict = "✓" if ok else "✗ WRONG"
-            out["correct" if ok else "wrong"] += 1
-        out["duplicates"] = len(self.sim.truth.duplicates())
-        return out
-
-    def _matches_truth(self, row: Row, receipt: CommandReceipt) -> bool:
-        assert self.sim is not None
-        if receipt.operation is CommandOperation.CREATE_ORDER:
-            truth = self.sim.truth.order(row.command_id, row.venue)
-            if receipt.status is CommandStatus.REJECTED:
-                return truth is None
-            if truth is None:
-                return False
-            return not (receipt.order_state is OrderState.FILLED and truth.status != "FILLED")
-        # Several cancels may target one order (a retry after an UNKNOWN): at most one of them can
-        # have taken effect, and exactly as many of them as the venue processed may say ACCEPTED.
-        processed = sum(
-            1 for a in self.sim.truth.attempts(row.target or "", row.venue) if a.operation == "cancel" and a.processed
-        )
-        accepted = sum(
-            1
-            for other in self.rows
-            if other.op == "cancel"
-            and other.venue == row.venue
-            and other.target == row.target
-            and other.receipt is not None
-            and other.receipt.status is CommandStatus.ACCEPTED
-        )
-        if accepted == processed:
-            return True
-        # The claims that outnumber the venue's processing are the wrong ones.
-        return (receipt.status is CommandStatus.ACCEPTED) == (accepted < processed)
+            if row.handle is not None:
+                row.verdict = result.by_command.get(row.handle.command_id, "")
+                row.fault = self._fault_for(row)
+        return result
 
     # ------------------------------------------------------------------ the run
 
@@ -329,6 +322,7 @@ class Demo:
         db = Path(args.db) if args.db else Path(tempfile.mkdtemp(prefix="gateway-demo-")) / "journal.db"
         async with SimExchange(seed=args.seed) as sim:
             self.sim = sim
+            self.record = CampaignRecord(sim)
             venues = self._venues(sim)
             self.venue_names = [v.name for v in venues]
             gate = PortfolioGate(
@@ -352,13 +346,13 @@ class Demo:
                     sim.faults.clear()
                     self._say(live, "faults stopped; waiting for every command to resolve…")
                     await self._settle(live)
-                    result = self.verdicts()
+                    result = await self.verdicts(gate)
                     if live is not None:
                         live.update(self.table())
             for task in list(self.tasks):
                 task.cancel()
         self._summary(result, db)
-        return 0 if result["wrong"] == 0 and result["duplicates"] == 0 and result["unresolved"] == 0 else 1
+        return 0 if result.ok else 1
 
     def _venues(self, sim: SimExchange) -> list[Venue]:
         venues: list[Venue] = [
@@ -403,8 +397,10 @@ class Demo:
                 await self.place(gw, venue, instrument, market=False, transport=transport)
             elif roll < 0.70:
                 await self.place(gw, venue, instrument, market=True, transport=transport)
-            elif roll < 0.92:
+            elif roll < 0.86:
                 await self.cancel(gw)
+            elif roll < 0.92:
+                await self.cancel_again(gw)
             else:
                 self._move_mark(venue, instrument)
             if live is not None:
@@ -424,47 +420,53 @@ class Demo:
         self.sim.set_mark(native, mark, venue)  # back to where it was: the sweep filled what it crossed
 
     async def _settle(self, live: Live | None) -> None:
-        pending = [r for r in self.rows if r.handle is not None and r.receipt is None]
+        """Every command resolved and every handle caught up with the venue, or the deadline."""
+        assert self.record is not None
         deadline = time.monotonic() + self.args.settle_timeout
-        for row in pending:
+        for row in [r for r in self.rows if r.handle is not None and r.receipt is None]:
             assert row.handle is not None
-            try:
+            with contextlib.suppress(ResolutionTimeout):
                 await row.handle.resolved(timeout=max(0.1, deadline - time.monotonic()))
-            except ResolutionTimeout:
-                pass
             self._resolve(row, row.handle)
             if live is not None:
                 live.update(self.table())
+        await self.record.settle(max(0.1, deadline - time.monotonic()))
+        for row in self.rows:
+            if row.handle is not None:
+                self._resolve(row, row.handle)
 
     def _say(self, live: Live | None, text: str) -> None:
         if live is None:
             self.console.print(text)
 
-    def _summary(self, result: dict[str, int], db: Path) -> None:
-        creates = sum(1 for r in self.rows if r.op == "create")
-        cancels = len(self.rows) - creates
+    def _summary(self, result: Verdicts, db: Path) -> None:
+        c = result.counts
         faulted = sum(1 for r in self.rows if r.fault)
         unknown_acks = sum(1 for r in self.rows if r.ack == "UNKNOWN_EXECUTION")
-        table = Table(title="Resolved receipts vs simulator ground truth", show_header=True)
+        table = Table(title="Every command judged by its own ground truth", show_header=True)
         table.add_column("metric")
         table.add_column("value", justify="right")
         for label, value in (
-            ("commands (creates / cancels)", f"{len(self.rows)} ({creates} / {cancels})"),
+            ("commands (creates / cancels, of which repeated)", f"{c['commands']} ({c['creates']} / "
+             f"{c['cancels']}, {c['repeated_cancels']})"),
             ("faults injected on commands", str(faulted)),
             ("acks UNKNOWN_EXECUTION (settled by the reconciler)", str(unknown_acks)),
-            ("correct", str(result["correct"])),
-            ("wrong", str(result["wrong"])),
-            ("duplicates", str(result["duplicates"])),
-            ("unresolved", str(result["unresolved"])),
-        ):
+            ("creates correct / wrong", f"{c['creates_correct']} / {c['creates_wrong']}"),
+            ("cancels correct / wrong", f"{c['cancels_correct']} / {c['cancels_wrong']}"),
+            ("handles stale (final view differs from the venue)", str(c["stale_handles"])),
+            ("unresolved / unjudgeable", f"{c['unresolved']} / {c['unjudgeable']}"),
+            ("duplicates / sent twice", f"{c['duplicates']} / {c['sent_twice']}"),
+            ("gate exposure mismatches", str(c["exposure_mismatches"])),
+        ):  # fmt: skip
             table.add_row(label, value)
         self.console.print(table)
+        for finding in result.findings:
+            self.console.print(f"[red]{finding.line()}[/]", highlight=False, soft_wrap=True)
         for row in self.rows:
-            if row.verdict in ("✗ WRONG", "unresolved"):
-                self.console.print(f"[red]{row.verdict}[/]: {self._explain(row)}", highlight=False)
+            if row.verdict and row.verdict != CORRECT:
+                self.console.print(f"[red]{row.verdict}[/]: {self._explain(row)}", highlight=False, soft_wrap=True)
         self.console.print(f"journal: {db}  (try: gateway journal runs --db {db})", highlight=False)
-        ok = result["wrong"] == 0 and result["duplicates"] == 0 and result["unresolved"] == 0
-        self.console.print("[bold green]OK[/]: every resolution matches the truth" if ok else "[bold red]FAILED[/]")
+        self.console.print("[bold green]OK[/]: every command matches the truth" if result.ok else "[bold red]FAILED[/]")
 
     def _explain(self, row: Row) -> str:
         """One line: what the gateway resolved against what the simulator knows."""

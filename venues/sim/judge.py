@@ -441,39 +441,54 @@ class CampaignRecord:
     def _match_cancels(self) -> dict[str, list[WriteAttempt] | str]:
         """Each cancel command's attempts at the venue, or why they cannot be told (module doc)."""
         out: dict[str, list[WriteAttempt] | str] = {}
-        for (venue, target), cancels in self._cancels.items():
-            groups: list[list[JudgedCommand]] = []
-            for command in cancels:
-                if groups and not command.after_resolved:
-                    groups[-1].append(command)
-                else:
-                    groups.append([command])
-            for command in cancels:
-                out[command.command_id] = []
-            attempts = sorted(
-                (a for a in self.sim.truth.attempts(target, venue) if a.operation == "cancel"),
-                key=lambda a: a.arrived_ns,
-            )
-            for attempt in attempts:
-                group = next((g for g in reversed(groups) if g[0].sent_ns <= attempt.arrived_ns), None)
-                if group is None:
-                    for command in cancels:
-                        out[command.command_id] = (
-                            f"a cancel of {target} arrived ({attempt.outcome}) before any of ours was sent"
-                        )
-                    continue
-                owners = group if len(group) == 1 else [c for c in group if c.wire_transport == attempt.transport]
-                if len(owners) != 1:
-                    for command in group:
-                        out[command.command_id] = (
-                            f"{len(group)} cancels of {target} were in flight at once and the attempt "
-                            f"{attempt.transport}:{attempt.outcome} matches {len(owners)} of them"
-                        )
-                    continue
-                matched = out[owners[0].command_id]
-                if isinstance(matched, list):
-                    matched.append(attempt)
+        for key in self._cancels:
+            out.update(self._match_target(key))
         return out
+
+    def _match_target(self, key: tuple[str, str]) -> dict[str, list[WriteAttempt] | str]:
+        venue, target = key
+        cancels = self._cancels[key]
+        groups: list[list[JudgedCommand]] = []
+        for command in cancels:
+            if groups and not command.after_resolved:
+                groups[-1].append(command)
+            else:
+                groups.append([command])
+        out: dict[str, list[WriteAttempt] | str] = {command.command_id: [] for command in cancels}
+        attempts = sorted(
+            (a for a in self.sim.truth.attempts(target, venue) if a.operation == "cancel"),
+            key=lambda a: a.arrived_ns,
+        )
+        for attempt in attempts:
+            group = next((g for g in reversed(groups) if g[0].sent_ns <= attempt.arrived_ns), None)
+            if group is None:
+                for command in cancels:
+                    out[command.command_id] = (
+                        f"a cancel of {target} arrived ({attempt.outcome}) before any of ours was sent"
+                    )
+                continue
+            owners = group if len(group) == 1 else [c for c in group if c.wire_transport == attempt.transport]
+            if len(owners) != 1:
+                for command in group:
+                    out[command.command_id] = (
+                        f"{len(group)} cancels of {target} were in flight at once and the attempt "
+                        f"{attempt.transport}:{attempt.outcome} matches {len(owners)} of them"
+                    )
+                continue
+            matched = out[owners[0].command_id]
+            if isinstance(matched, list):
+                matched.append(attempt)
+        return out
+
+    def attempts_of(self, handle: CommandHandle) -> list[WriteAttempt]:
+        """The writes of this command the venue received (a cancel: matched as ``judge`` does)."""
+        command = self._by_id.get(handle.command_id)
+        if command is None:
+            return []
+        if command.operation is CommandOperation.CREATE_ORDER:
+            return [a for a in self.sim.truth.attempts(command.order_cid, command.venue) if a.operation == "create"]
+        matched = self._match_target((command.venue, command.order_cid)).get(command.command_id)
+        return matched if isinstance(matched, list) else []
 
     def _judge_cancel(
         self,
