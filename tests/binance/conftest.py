@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 import pytest_asyncio
 
 from gateway.model import OrderReport
+from tests.fixtures import fixture_entries as _entries
 from venues.binance import BinanceUsdm
 from venues.sim import SimExchange
-
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
 
 
 class RecordingSink:
@@ -47,8 +44,8 @@ async def wait_until(predicate: Callable[[], Any], timeout: float = 3.0) -> None
 
 
 def fixture_entries() -> dict[str, dict[str, Any]]:
-    data = orjson.loads((FIXTURES / "binance_usdm.json").read_bytes())
-    return {e["id"]: e for e in data["entries"]}
+    """The recorded Binance USD-M payloads (tests/fixtures/binance_usdm.json) by entry id."""
+    return _entries("binance_usdm")
 
 
 @pytest_asyncio.fixture

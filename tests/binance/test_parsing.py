@@ -1,4 +1,4 @@
-"""Every recorded Binance payload in shared/fixtures/binance_usdm.json parses (numbers-as-strings accepted)."""
+"""Every recorded Binance payload in tests/fixtures/binance_usdm.json parses (numbers-as-strings accepted)."""
 
 from __future__ import annotations
 

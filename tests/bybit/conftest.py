@@ -4,27 +4,25 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 import pytest_asyncio
 
 from gateway.model import OrderRequest, OrderType, Side, Transport
 from tests.binance.conftest import RecordingSink, wait_until
+from tests.fixtures import fixture_entries as _entries
 from venues.bybit import BybitLinear
 from venues.sim import SimExchange
 
 __all__ = ["RecordingSink", "fixture_entries", "make_venue", "order", "wait_until"]
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
 BTC = "BTC/USDT:USDT"
 
 
 def fixture_entries() -> dict[str, dict[str, Any]]:
-    data = orjson.loads((FIXTURES / "bybit_linear.json").read_bytes())
-    return {e["id"]: e for e in data["entries"]}
+    """The recorded Bybit v5 linear payloads (tests/fixtures/bybit_linear.json) by entry id."""
+    return _entries("bybit_linear")
 
 
 def order(

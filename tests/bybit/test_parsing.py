@@ -1,4 +1,4 @@
-"""Every recorded Bybit payload in shared/fixtures/bybit_linear.json that we read parses (stringified numbers too)."""
+"""Every recorded Bybit payload in tests/fixtures/bybit_linear.json that we read parses (stringified numbers too)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,6 @@ import hmac
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -17,11 +16,11 @@ import pytest
 import pytest_asyncio
 import websockets
 
+from tests.fixtures import fixture_entries
 from venues.sim import Fault, SimExchange
 from venues.sim.faults import FaultKind
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "binance_usdm.json"
-ENTRIES = {e["id"]: e for e in orjson.loads(FIXTURES.read_bytes())["entries"]}
+ENTRIES = fixture_entries("binance_usdm")
 
 
 class Raw:

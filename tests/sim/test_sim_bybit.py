@@ -8,7 +8,6 @@ import hmac
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -17,6 +16,7 @@ import pytest
 import pytest_asyncio
 import websockets
 
+from tests.fixtures import fixture_entries
 from venues.sim import Fault, SimExchange
 from venues.sim.bybit import sign_rest, sign_ws_auth
 from venues.sim.faults import FaultKind
@@ -659,12 +659,7 @@ async def test_private_stream_out_of_order_fault(raw: Raw, sim: SimExchange) -> 
 
 # --------------------------------------------------------------------------- shapes against recorded payloads
 
-_RECORDED = {
-    e["id"]: e["response"]
-    for e in orjson.loads((Path(__file__).resolve().parents[3] / "shared/fixtures/bybit_linear.json").read_bytes())[
-        "entries"
-    ]
-}
+_RECORDED = {i: e["response"] for i, e in fixture_entries("bybit_linear").items()}
 # ccxt's recordings carry two keys that are not the venue's (a copied cursor, spot's marketUnit)
 # and stringify the integers the venue sends as numbers (types_note in the fixtures' readme).
 _NOT_VENUE_KEYS = {"nextPageCursor", "marketUnit"}
