@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 _SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("gateway.demo", "Live run through faults on the embedded simulator."),
     "sim": ("venues.sim.cli", "Serve the venue simulator for your own tests."),
-    "journal": ("gateway.journal_cli", "Inspect and verify a command journal."),
+    "journal": ("gateway.journal.cli", "Inspect and verify a command journal."),
     "bench": ("benchmarks.run", "Run the benchmark harness (needs the source checkout)."),
 }
 

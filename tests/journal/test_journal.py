@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from gateway import CancelRequest, CommandStatus, Gateway, OrderState
-from gateway.journal import Journal, JournalReader, JournalWriteError, RunStatus, _parse_intent_line
+from gateway.journal import Journal, JournalReader, JournalWriteError, RunStatus
+from gateway.journal.codec import parse_intent_line
 from gateway.model import CommandOperation, CommandReceipt, OrderReport, OrderRequest, utc_now
 from gateway.ports import PendingCommand
 from tests.journal.helpers import crash, flip_body_byte, flip_file_bytes, order
@@ -39,7 +40,7 @@ class JournalCheckingVenue(ScriptedVenue):
         finally:
             conn.close()
         log = Path(f"{self.path}-intents")
-        logged = [_parse_intent_line(line) for line in log.read_bytes().splitlines()] if log.exists() else []
+        logged = [parse_intent_line(line) for line in log.read_bytes().splitlines()] if log.exists() else []
         return int(n) + sum(1 for r in logged if r is not None and r[1][2] == command_id)
 
     async def submit(self, request: OrderRequest) -> CommandReceipt:

@@ -8,7 +8,9 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from gateway.journal import JournalEntry, JournalError, JournalReader, RunStatus
+from gateway.journal.codec import JournalEntry
+from gateway.journal.reader import JournalReader
+from gateway.journal.records import JournalError, RunStatus
 
 __all__ = ["add_arguments", "run"]
 
@@ -85,11 +87,8 @@ def _summary(entry: JournalEntry) -> str:
         if kind == "Recovered":
             text += f" (from {data.get('recovered_from')})"
         return text
-    if kind == "Ack":
-        r = data["ack"]["receipt"]
-        return f"{r['status']} order={r.get('order_id')} state={r.get('order_state')} {r.get('message', '')}".strip()
-    if kind == "Receipt":
-        r = data["receipt"]
+    if kind in ("Ack", "Receipt"):
+        r = data["ack"]["receipt"] if kind == "Ack" else data["receipt"]
         return f"{r['status']} order={r.get('order_id')} state={r.get('order_state')} {r.get('message', '')}".strip()
     if kind == "OrderUpdate":
         o = data["order"]
