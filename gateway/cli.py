@@ -1,7 +1,9 @@
 """`gateway` command line: `demo`, `sim`, `bench`, `journal ...`.
 
-Each subcommand lives with the concern it drives and is imported only when used, so
-`gateway journal verify` never loads the simulator and `gateway sim` never opens a journal.
+Each subcommand lives with the concern it drives and is imported only when it is parsed or
+run: the registry below holds only names, help texts and "module:function" references, so
+`gateway --help` imports nothing of them, `gateway journal verify` never loads the simulator
+and `gateway sim` never opens a journal.
 """
 
 from __future__ import annotations
@@ -10,40 +12,92 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-# name -> (module, function that adds arguments, function that runs and returns an exit code)
-_SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("gateway.demo", "Live run through faults on the embedded simulator."),
-    "sim": ("venues.sim.cli", "Serve the venue simulator for your own tests."),
-    "journal": ("gateway.journal.cli", "Inspect and verify a command journal."),
-    "bench": ("benchmarks.run", "Run the benchmark harness (needs the source checkout)."),
-}
+__all__ = ["SUBCOMMANDS", "Subcommand", "build_parser", "main"]
+
+
+@dataclass(frozen=True, slots=True)
+class Subcommand:
+    name: str
+    help: str
+    add_arguments: str  # "module:function" taking the subcommand's parser
+    run: str  # "module:function" taking the parsed namespace, returning an exit code
+
+
+SUBCOMMANDS: tuple[Subcommand, ...] = (
+    Subcommand(
+        "demo",
+        "Live run through faults on the embedded simulator.",
+        "gateway.demo:add_arguments",
+        "gateway.demo:run",
+    ),
+    Subcommand(
+        "sim",
+        "Serve the venue simulator for your own tests.",
+        "venues.sim.cli:add_arguments",
+        "venues.sim.cli:run",
+    ),
+    Subcommand(
+        "journal",
+        "Inspect and verify a command journal.",
+        "gateway.journal.cli:add_arguments",
+        "gateway.journal.cli:run",
+    ),
+    Subcommand(
+        "bench",
+        "Run the benchmark harness (needs the source checkout).",
+        "benchmarks.run:add_arguments",
+        "benchmarks.run:run",
+    ),
+)
+
+
+def _resolve(ref: str) -> Any:
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+class _LazySubcommandParser(argparse.ArgumentParser):
+    """A subcommand's parser that imports its module and adds its arguments the first time it parses.
+
+    argparse hands a subparser its share of the command line through ``parse_known_args``, so
+    only the chosen subcommand's module is ever imported; the top-level help lists every
+    subcommand from the registry's help texts alone.
+    """
+
+    def __init__(self, *args: Any, subcommand: Subcommand | None = None, **kwargs: Any):
+        # A subcommand's own subparsers (`journal runs`) are of this class too, with nothing to load.
+        super().__init__(*args, **kwargs)
+        self._subcommand = subcommand
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        if self._subcommand is not None:
+            subcommand, self._subcommand = self._subcommand, None
+            try:
+                add_arguments: Callable[[argparse.ArgumentParser], None] = _resolve(subcommand.add_arguments)
+            except ImportError as exc:
+                # e.g. `gateway bench` outside a source checkout: the other subcommands still work.
+                self.exit(2, f"`gateway {subcommand.name}` is not available here: {exc}\n")
+            add_arguments(self)
+            self.set_defaults(_run=subcommand.run)
+        return super().parse_known_args(args, namespace)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description="Order gateway for crypto venues.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, (module, help_text) in _SUBCOMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        p.set_defaults(_module=module)
-        try:
-            mod = importlib.import_module(module)
-        except ImportError as exc:
-            # e.g. `gateway bench` outside a source checkout: the other subcommands still work.
-            p.set_defaults(_missing=f"`gateway {name}` is not available here: {exc}")
-            continue
-        add_arguments: Callable[[argparse.ArgumentParser], None] = mod.add_arguments
-        add_arguments(p)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_LazySubcommandParser)
+    for command in SUBCOMMANDS:
+        sub.add_parser(command.name, help=command.help, description=command.help, subcommand=command)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    missing = getattr(args, "_missing", None)
-    if missing:
-        print(missing, file=sys.stderr)
-        return 2
-    run: Callable[[argparse.Namespace], int] = importlib.import_module(args._module).run
+    run: Callable[[argparse.Namespace], int] = _resolve(args._run)
     return run(args)
 
 
