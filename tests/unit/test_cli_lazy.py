@@ -39,14 +39,20 @@ async def journal_file(tmp_path: Path) -> Path:
     return path
 
 
-def _run(tmp_path: Path, *argv: str) -> tuple[int, set[str], str]:
+def _run(tmp_path: Path, *argv: str, cwd: Path | None = None) -> tuple[int, set[str], str]:
+    """Exit code, loaded modules and stdout + stderr of ``gateway *argv`` in a fresh interpreter."""
     report = tmp_path / "modules.json"
     proc = subprocess.run(
-        [sys.executable, "-c", _PROBE, str(report), *argv], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-c", _PROBE, str(report), *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=cwd,
     )
     assert report.exists(), proc.stderr
     data = json.loads(report.read_text())
-    return data["rc"], set(data["modules"]), proc.stdout
+    return data["rc"], set(data["modules"]), proc.stdout + proc.stderr
 
 
 def _loaded(modules: set[str], prefix: str) -> list[str]:
@@ -84,3 +90,11 @@ def test_the_chosen_subcommand_is_the_one_imported(tmp_path: Path) -> None:
     assert "venues.sim.cli" in modules
     assert _loaded(modules, "gateway.journal") == []
     assert "gateway.demo" not in modules and _loaded(modules, "benchmarks") == []
+
+
+def test_a_subcommand_whose_module_is_missing_says_so(tmp_path: Path) -> None:
+    # Outside the source checkout `benchmarks` is not importable; the other subcommands still are.
+    rc, modules, out = _run(tmp_path, "bench", "--quick", cwd=tmp_path)
+    assert rc == 2
+    assert "`gateway bench` is not available here: No module named 'benchmarks'" in out
+    assert _loaded(modules, "venues.sim") == []
