@@ -79,8 +79,9 @@ class _LazySubcommandParser(argparse.ArgumentParser):
             subcommand, self._subcommand = self._subcommand, None
             try:
                 add_arguments: Callable[[argparse.ArgumentParser], None] = _resolve(subcommand.add_arguments)
-            except ImportError as exc:
-                # e.g. `gateway bench` outside a source checkout: the other subcommands still work.
+            except ModuleNotFoundError as exc:
+                # e.g. `gateway bench` outside a source checkout, or without its extra: the other
+                # subcommands still work. Any other ImportError is a bug and keeps its traceback.
                 self.exit(2, f"`gateway {subcommand.name}` is not available here: {exc}\n")
             add_arguments(self)
             self.set_defaults(_run=subcommand.run)
