@@ -36,7 +36,7 @@ from venues.binance import BinanceUsdm
 from venues.bybit import BybitLinear
 from venues.sim import SimExchange
 
-# Binance request weights (binance-usdm.md §4)
+# Binance request weights (docs/venues/binance-usdm.md §4)
 WEIGHTS = {"/fapi/v1/openOrders": 1, "/fapi/v1/allOrders": 5, "/fapi/v1/order": 1, "/fapi/v1/userTrades": 5}
 
 

@@ -1,4 +1,4 @@
-"""Every outcome-classification row (ARCHITECTURE.md, venues/README.md), with respx and against the simulator."""
+"""Every outcome-classification row (ARCHITECTURE.md, docs/venues/README.md), with respx and against the simulator."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Signing vectors from binance-usdm.md §2 (both REST examples) and the WS sorted-params form."""
+"""Signing vectors from docs/venues/binance-usdm.md §2 (both REST examples) and the WS sorted-params form."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Every Bybit outcome-classification row (venues/README.md, bybit-v5.md §8), with respx and against the simulator."""
+"""Every Bybit outcome-classification row, with respx and against the simulator.
+
+The rows: docs/venues/README.md and docs/venues/bybit-v5.md §8.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Signing vectors computed in bybit-v5.md §2, checked through the adapter's own signing path."""
+"""Signing vectors computed in docs/venues/bybit-v5.md §2, checked through the adapter's own signing path."""
 
 from __future__ import annotations
 

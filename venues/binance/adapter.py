@@ -4,6 +4,8 @@ Hot path (submit -> ack) is kept lean: headers precomputed, query strings built 
 orjson, one pydantic model (the receipt). Writes are sent once and classified by
 ``codes.write_error``; reads raise ``VenueReadError`` subclasses and page until the asked
 window is fully covered.
+
+§ numbers below cite docs/venues/binance-usdm.md.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Binance USD-M error codes, grouped by what an answer *proves* (binance-usdm.md §3, §9; venues/README.md).
+"""Binance USD-M error codes, grouped by what an answer *proves*.
+
+Venue facts: docs/venues/binance-usdm.md §3, §9; classes: docs/venues/README.md.
 
 Sets are named by outcome, never by action (no ``RETRY_*``: nautilus retried ``-1007``,
 which resends an order that may have executed). ``write_error`` and ``read_error`` are the
@@ -44,7 +46,7 @@ __all__ = [
 ]
 
 # Execution status unknown (§9 "U"), plus the codes this project treats as unknown whatever the
-# docs say (-1001, -1008: README "Project decision").
+# docs say (-1001, -1008: the project rule in docs/venues/README.md).
 UNKNOWN_CODES: frozenset[int] = frozenset({-1000, -1001, -1006, -1007, -1008})
 
 # Refused before processing: not executed, may be retried after the venue's wait.

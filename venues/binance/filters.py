@@ -1,4 +1,6 @@
-"""exchangeInfo -> ``InstrumentFilters``, and the unified id <-> native symbol mapping (binance-usdm.md §5 EI).
+"""exchangeInfo -> ``InstrumentFilters``, and the unified id <-> native symbol mapping.
+
+Venue facts: docs/venues/binance-usdm.md §5 EI.
 
 Only USDⓈ-M perpetuals get unified ids (``BTCUSDT`` -> ``BTC/USDT:USDT``: base / quote :
 margin asset); delivery contracts are skipped. ``pricePrecision`` / ``quantityPrecision``

@@ -2,7 +2,7 @@
 
 Params travel in the query string for every verb (Binance accepts that for POST/DELETE, §2),
 percent-encoded here (``query_string``) in the caller's order with ``signature`` last; the
-signature covers exactly the string sent.
+signature covers exactly the string sent. § numbers cite docs/venues/binance-usdm.md.
 """
 
 from __future__ import annotations

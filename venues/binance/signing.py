@@ -1,4 +1,4 @@
-"""Binance request signing (binance-usdm.md §2 and §6): the only code that turns params into signed strings.
+"""Binance request signing (docs/venues/binance-usdm.md §2 and §6): the only code that turns params into signed strings.
 
 - REST: ``totalParams`` is the query string concatenated *directly* with the form body; the
   signature is the hex HMAC-SHA256 of it and travels as the last param, ``signature``.

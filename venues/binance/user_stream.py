@@ -1,4 +1,4 @@
-"""The Binance USD-M user data stream (binance-usdm.md §1, §7): listenKey lifecycle and event dispatch.
+"""The Binance USD-M user data stream (docs/venues/binance-usdm.md §1, §7): listenKey lifecycle and event dispatch.
 
 - The URL is resolved on every (re)connect: ``POST /fapi/v1/listenKey`` (returns the active key
   or a new one), then ``<stream_url>/private/ws?listenKey=<key>`` (the routed form).

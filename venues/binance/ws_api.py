@@ -1,4 +1,4 @@
-"""The Binance USD-M WebSocket API (binance-usdm.md §6) over ``WsRpc``: HMAC-signed request frames.
+"""The Binance USD-M WebSocket API (docs/venues/binance-usdm.md §6) over ``WsRpc``: HMAC-signed request frames.
 
 Each request carries ``apiKey``, ``timestamp`` and ``signature`` (sorted-params payload).
 A frame written and then lost (timeout, drop) is ``OutcomeUnknown`` (``WsRpc``); an answer

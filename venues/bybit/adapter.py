@@ -5,6 +5,8 @@ is ACCEPTED without an order state, which arrives later on the private stream or
 Writes are sent once and classified by ``codes.write_error``; reads raise ``VenueReadError``
 subclasses and page with ``cursor`` until the asked window is covered. Linear reads always
 name the ``symbol`` (the venue needs a symbol or settle coin).
+
+§ numbers below cite docs/venues/bybit-v5.md.
 """
 
 from __future__ import annotations

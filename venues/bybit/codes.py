@@ -1,4 +1,6 @@
-"""Bybit v5 retCodes and HTTP statuses, grouped by what an answer *proves* (bybit-v5.md §3, §5, §8; venues/README.md).
+"""Bybit v5 retCodes and HTTP statuses, grouped by what an answer *proves*.
+
+Venue facts: docs/venues/bybit-v5.md §3, §5, §8; classes: docs/venues/README.md.
 
 Bybit's envelope rule: a business error comes back as HTTP 200 with ``retCode != 0``, so a
 retCode is classified first and the HTTP status only when there is no envelope.
@@ -43,7 +45,7 @@ __all__ = [
 ]
 
 # Server timeout / internal error / service restarting: the request may have executed. 10019
-# (WS trade service restarting) is documented as "not accepted", but README's project rule
+# (WS trade service restarting) is documented as "not accepted", but the project rule (docs/venues/README.md)
 # treats it as unknown: reconciliation proves ABSENT quickly, a wrong REJECTED could duplicate.
 UNKNOWN_CODES: frozenset[int] = frozenset({10000, 10016, 10019})
 

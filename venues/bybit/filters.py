@@ -1,4 +1,4 @@
-"""instruments-info -> ``InstrumentFilters``, and unified ids <-> native symbols (bybit-v5.md §4 IN).
+"""instruments-info -> ``InstrumentFilters``, and unified ids <-> native symbols (docs/venues/bybit-v5.md §4 IN).
 
 Only ``LinearPerpetual`` contracts in ``Trading`` status get unified ids (``BTCUSDT`` ->
 ``BTC/USDT:USDT``: base / quote : settle coin); dated futures are skipped. ``maxOrderQty``

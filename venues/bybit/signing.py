@@ -1,4 +1,4 @@
-"""Bybit v5 request signing (bybit-v5.md §2, §5, §6): the only code that turns a request into a signed string.
+"""Bybit v5 request signing (docs/venues/bybit-v5.md §2, §5, §6): the only code that signs a request.
 
 - REST: ``timestamp + apiKey + recvWindow + payload`` where payload is the exact query string
   sent (GET) or the exact JSON body bytes sent (POST); lowercase hex HMAC-SHA256.

@@ -1,4 +1,4 @@
-"""The Bybit v5 private stream (bybit-v5.md §6): auth + subscribe on every (re)connect, topic dispatch.
+"""The Bybit v5 private stream (docs/venues/bybit-v5.md §6): auth + subscribe on every (re)connect, topic dispatch.
 
 - ``order`` topic items become ``OrderReport``s; ``execution`` items (fills of our orders)
   become reports of the order as that fill proves it (filled = orderQty - leavesQty), with the

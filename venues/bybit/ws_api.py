@@ -1,4 +1,4 @@
-"""The Bybit v5 trade WebSocket (bybit-v5.md §5) over ``WsRpc``: auth once per socket, then ``order.*`` ops.
+"""The Bybit v5 trade WebSocket (docs/venues/bybit-v5.md §5) over ``WsRpc``: auth once per socket, then ``order.*`` ops.
 
 Each (re)connect authenticates before the socket counts as up (``op: auth`` with the
 ``GET/realtime<expires>`` signature). Requests carry ``X-BAPI-TIMESTAMP``/``X-BAPI-RECV-WINDOW``

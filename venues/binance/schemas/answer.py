@@ -7,7 +7,7 @@ order. Anything else proves nothing and raises ``ParseError`` naming what failed
 turns that into UNKNOWN_EXECUTION (reconciled by client order id, never resent).
 
 Plain typed checks on the ``dict`` orjson produced, not a model round trip: this runs on the
-submit -> ack hot path.
+submit -> ack hot path. § numbers below cite docs/venues/binance-usdm.md.
 """
 
 from __future__ import annotations

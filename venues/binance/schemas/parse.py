@@ -4,6 +4,8 @@ Every numeric field may arrive as a JSON number or a string (recordings stringif
 values go through ``to_decimal`` / ``to_int``. Anything missing or malformed raises
 ``ParseError`` naming the field; callers turn that into a parse error (stream) or an
 unknown outcome / read error (REST, WS API), never a crash.
+
+§ numbers below cite docs/venues/binance-usdm.md.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Binance USD-M payloads under the venue's own field names (binance-usdm.md §5, §7).
+"""Binance USD-M payloads under the venue's own field names (docs/venues/binance-usdm.md §5, §7).
 
 ``TypedDict``s, for reading and type-checking only: parsers take ``Mapping[str, Any]`` because
 recordings stringify numbers (``"orderId": "664082074"``) and the venue sends JSON numbers.

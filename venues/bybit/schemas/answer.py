@@ -1,6 +1,6 @@
 """The schema a ``retCode 0`` answer to a create or cancel must meet before it may make a receipt ACCEPTED.
 
-Bybit acknowledges a write with ``{"orderId", "orderLinkId"}`` only (bybit-v5.md §4 OC/OX, §5).
+Bybit acknowledges a write with ``{"orderId", "orderLinkId"}`` only (docs/venues/bybit-v5.md §4 OC/OX, §5).
 That proves acceptance only when the ``orderId`` is a non-empty string of the venue's shape and
 the ack names the order we sent (create: our ``orderLinkId``; cancel: the target's id). Anything
 else raises ``ParseError`` naming what failed; the adapter turns that into UNKNOWN_EXECUTION

@@ -1,6 +1,6 @@
 """Native Bybit v5 linear payloads -> ``OrderReport`` / ``TradeReport``; the only place wire names are read.
 
-One order object serves realtime, history and the ``order`` stream topic (bybit-v5.md §4, §6).
+One order object serves realtime, history and the ``order`` stream topic (docs/venues/bybit-v5.md §4, §6).
 Decimals arrive as strings, ``createdTime``/``execTime`` as strings of ms; recordings also
 stringify ``retCode``, so every value goes through the shared field readers. Anything
 missing or malformed raises ``ParseError`` naming the field.

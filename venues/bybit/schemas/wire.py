@@ -1,4 +1,4 @@
-"""Bybit v5 linear payloads under the venue's own field names (bybit-v5.md §4-§6).
+"""Bybit v5 linear payloads under the venue's own field names (docs/venues/bybit-v5.md §4-§6).
 
 ``TypedDict``s for reading and type-checking only: parsers take ``Mapping[str, Any]`` because
 recordings stringify ``retCode``/``time`` and the venue sends numbers there.
