@@ -78,8 +78,9 @@ from venues.sim.engine import (
     Tif,
     now_ms,
 )
+from venues.sim.fault_answers import hold_then_drop, reset_connection
 from venues.sim.faults import Fault, FaultKind
-from venues.sim.server import SimVenue, WriteResult, hold_then_drop, reset_connection
+from venues.sim.venue import DialectSpec, SimVenue, VenueState, WriteResult
 from venues.sim.wire import StreamFaultDelivery
 from venues.sim.wire import fmt as _fmt
 from venues.sim.wire import fmt_free as _fmt_free
@@ -310,23 +311,26 @@ class _Window:
     used: int = 0
 
 
+@dataclass
+class BybitState(VenueState):
+    enforce_rate_limits: bool = False
+    endpoint_limits: dict[str, int] = field(default_factory=lambda: dict(ENDPOINT_LIMITS))
+    history_cancel_retention_ms: int = DAY_MS
+    realtime_closed_limit: int = 500
+    ws_require_timestamp: bool = True
+    dialect: Any = field(default=None, repr=False, compare=False)
+
+
 # --------------------------------------------------------------------------- the dialect
 
 
 class BybitDialect:
     """Bybit v5 linear on top of one ``SimVenue`` (see the module docstring)."""
 
-    def __init__(self, venue: SimVenue):
+    def __init__(self, venue: SimVenue[BybitState]):
         self.venue = venue
         self.engine = venue.engine
-        state = venue.state
-        state.setdefault("enforce_rate_limits", False)
-        state.setdefault("endpoint_limits", dict(ENDPOINT_LIMITS))
-        state.setdefault("clock_offset_ms", 0)
-        state.setdefault("history_cancel_retention_ms", DAY_MS)
-        state.setdefault("realtime_closed_limit", 500)
-        state.setdefault("ws_require_timestamp", True)
-        state["dialect"] = self
+        venue.state.dialect = self
         self._windows: dict[tuple[str, str], _Window] = {}
         self._used_links: set[tuple[str, str]] = set()
         self.trade_conns: set[_TradeConn] = set()
@@ -938,9 +942,7 @@ class BybitDialect:
             return
         if not self._conns_for(account):
             return
-        fault = self.venue.faults.take(VENUE, "stream", client_order_id=link_id(order) or None, symbol=order.symbol)
-        if fault is not None and not fault.kind.is_stream:
-            fault = None
+        fault = self.venue.take_fault("stream", client_order_id=link_id(order) or None, symbol=order.symbol)
         self.stream.deliver_all(account, messages, fault)
 
     def _send_conn(self, conn: _PrivateConn, message: dict[str, Any]) -> None:
@@ -1186,15 +1188,12 @@ async def _read(
 ) -> web.StreamResponse:
     """A signed read: verify, count, consult the ``query`` faults, answer."""
     account, params = await _private(d, request)
-    fault = d.venue.faults.take(
-        VENUE,
+    fault = d.venue.take_fault(
         "query",
         transport="rest",
         client_order_id=_text(params.get("orderLinkId")) or None,
         symbol=_text(params.get("symbol")) or None,
     )
-    if fault is not None and fault.kind.is_stream:
-        fault = None
     if fault is not None and not fault.executes:
         return await _rest_fault_answer(d, request, fault, _ok(d, request, {}))
     try:
@@ -1480,7 +1479,7 @@ async def _private_frame(d: BybitDialect, conn: _PrivateConn, frame: dict[str, A
 # --------------------------------------------------------------------------- registration
 
 
-def register(app: web.Application, venue: SimVenue) -> None:
+def register(app: web.Application, venue: SimVenue[BybitState]) -> None:
     """Mount the Bybit v5 linear dialect for ``venue`` on the shared simulator app."""
     d = BybitDialect(venue)
     r = app.router
@@ -1501,3 +1500,15 @@ def register(app: web.Application, venue: SimVenue) -> None:
         r.add_post(path, ep(not_supported))
     r.add_get("/v5/trade", ep(trade_ws))
     r.add_get("/v5/private", ep(private_ws))
+
+
+DIALECT: DialectSpec[BybitState] = DialectSpec(
+    name="bybit",
+    id_style="uuid",
+    ws_api_path="/v5/trade",
+    stream_path="/v5/private",
+    unknown_codes=(10000, 10016),
+    owns_path=lambda path: path.startswith("/v5/") and path not in ("/v5/trade", "/v5/private"),
+    new_state=BybitState,
+    register=register,
+)

@@ -30,7 +30,7 @@ STREAM_GAP              —              the user stream is dropped; events mean
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Literal
@@ -157,7 +157,10 @@ class FaultCampaign:
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
 
-    def draw(self, venue: str, operation: Operation, transport: str | None) -> Fault | None:
+    def draw(
+        self, venue: str, operation: Operation, transport: str | None, unknown_codes: Sequence[int] = ()
+    ) -> Fault | None:
+        """One drawn fault or None; an UNKNOWN_CODE fault carries one of the venue's ``unknown_codes``."""
         if operation not in self.operations or (self.venue is not None and self.venue != venue):
             return None
         if self.rng.random() >= self.probability:
@@ -165,8 +168,8 @@ class FaultCampaign:
         kinds = [k for k in self.kinds if k is not FaultKind.WS_DROP or transport == "ws"]
         kind = self.rng.choice(kinds)
         code: int | None = None
-        if kind is FaultKind.UNKNOWN_CODE:
-            code = self.rng.choice([-1007, -1006, -1000]) if venue == "binance" else self.rng.choice([10000, 10016])
+        if kind is FaultKind.UNKNOWN_CODE and unknown_codes:
+            code = self.rng.choice(unknown_codes)
         status = (
             self.rng.choice([502, 503, 504]) if kind in (FaultKind.ACCEPT_THEN_5XX, FaultKind.REJECT_THEN_5XX) else None
         )
@@ -219,7 +222,9 @@ class FaultPlan:
         transport: str | None = None,
         client_order_id: str | None = None,
         symbol: str | None = None,
+        unknown_codes: Sequence[int] = (),
     ) -> Fault | None:
+        """The next scripted fault matching the request (consumed), else the campaign's draw, else None."""
         for i, fault in enumerate(self._scripted):
             if fault.matches(venue, operation, transport, client_order_id, symbol):
                 if fault.times <= 1:
@@ -229,7 +234,7 @@ class FaultPlan:
                 self.applied.append((fault, client_order_id))
                 return fault
         if self.campaign is not None:
-            drawn = self.campaign.draw(venue, operation, transport)
+            drawn = self.campaign.draw(venue, operation, transport, unknown_codes)
             if drawn is not None:
                 self.applied.append((drawn, client_order_id))
             return drawn

@@ -1,7 +1,9 @@
 """SimExchange: one real aiohttp server on 127.0.0.1 serving both venue dialects side by side.
 
-- ``sim.binance`` / ``sim.bybit`` (``SimVenue``): the venue's URLs, its ``MatchingEngine``
-  and its request log (every REST request and WS frame, for read-count assertions).
+- ``sim.binance`` / ``sim.bybit`` (``SimVenue``, ``venues/sim/venue.py``): the venue's URLs, its
+  ``MatchingEngine``, its typed settings (``state``) and its request log (every REST request and
+  WS frame, for read-count assertions). Each is built from its dialect package's ``DIALECT``;
+  nothing here depends on which venue it is.
 - ``sim.faults``: the shared ``FaultPlan`` (scripted ``Fault``s and seeded campaigns).
 - ``sim.truth``: ground truth across both venues: orders that really exist, every write
   attempt received per client order id, duplicates.
@@ -14,163 +16,31 @@ generated when not given) and accepted by both dialects; ``add_account()`` makes
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import importlib
-import logging
+import random
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 from aiohttp import web
 
-from venues.sim.engine import MatchingEngine, SimInstrument, SimOrder, WriteAttempt, default_instruments, now_ms
+from venues.sim.binance import DIALECT as BINANCE
+from venues.sim.binance import BinanceState
+from venues.sim.bybit import DIALECT as BYBIT
+from venues.sim.bybit import BybitState
+from venues.sim.engine import MatchingEngine, SimInstrument, SimOrder, WriteAttempt, default_instruments
 from venues.sim.faults import Fault, FaultCampaign, FaultKind, FaultPlan
+from venues.sim.venue import RequestRecord, SimVenue, WriteResult
 
 __all__ = ["GroundTruth", "RequestRecord", "SimExchange", "SimVenue", "WriteResult"]
-
-log = logging.getLogger(__name__)
-
-VenueName = Literal["binance", "bybit"]
-_DIALECTS: dict[VenueName, str] = {"binance": "venues.sim.binance", "bybit": "venues.sim.bybit"}
-
-
-@dataclass(frozen=True, slots=True)
-class RequestRecord:
-    venue: str
-    method: str  # HTTP verb, or "WS" for a WebSocket request frame
-    path: str  # URL path, or the WS method/op
-    time_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class WriteResult:
-    """What became of one write: not executed (fault only), refused (``error``), or ``order``."""
-
-    fault: Fault | None
-    order: SimOrder | None = None
-    error: Exception | None = None
-
-
-@dataclass
-class SimVenue:
-    """One simulated venue inside the shared server."""
-
-    name: VenueName
-    engine: MatchingEngine
-    faults: FaultPlan
-    accounts: dict[str, str]  # api key -> secret (shared by both venues)
-    base_http: str = ""
-    base_ws: str = ""
-    requests: list[RequestRecord] = field(default_factory=list)
-    on_close: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
-    # Dialect-owned state (listen keys, rate-limit windows, sockets); opaque to the server.
-    state: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def rest_url(self) -> str:
-        return self.base_http
-
-    @property
-    def ws_api_url(self) -> str:
-        return self.base_ws + ("/ws-fapi/v1" if self.name == "binance" else "/v5/trade")
-
-    @property
-    def stream_url(self) -> str:
-        return self.base_ws if self.name == "binance" else self.base_ws + "/v5/private"
-
-    def secret_for(self, api_key: str | None) -> str | None:
-        return None if api_key is None else self.accounts.get(api_key)
-
-    def log(self, method: str, path: str) -> None:
-        self.requests.append(RequestRecord(self.name, method, path, now_ms()))
-
-    def reads(self, since_ms: int = 0) -> list[RequestRecord]:
-        """Read requests (GET and WS status queries) logged since ``since_ms``."""
-        return [
-            r
-            for r in self.requests
-            if r.time_ms >= since_ms and (r.method == "GET" or (r.method == "WS" and "status" in r.path))
-        ]
-
-    def write(
-        self,
-        operation: Literal["create", "cancel"],
-        transport: Literal["rest", "ws"],
-        act: Callable[[], SimOrder],
-        *,
-        client_order_id: str | None,
-        order_id: str | None,
-        symbol: str | None,
-        rejection: type[Exception],
-        recorded_id: Callable[[SimOrder], str | None] = lambda order: order.client_order_id,
-    ) -> WriteResult:
-        """One create/cancel the venue received, under the fault plan, recorded in ground truth.
-
-        Takes the write's fault (stream kinds never apply to a write); a fault that does not
-        execute skips ``act``; a ``rejection`` raised by ``act`` is the venue refusing it; a
-        DELAYED_VISIBILITY create is hidden from reads. Every outcome lands in ``attempts``.
-        """
-        fault = self.faults.take(
-            self.name, operation, transport=transport, client_order_id=client_order_id, symbol=symbol
-        )
-        if fault is not None and fault.kind.is_stream:
-            fault = None
-        if fault is not None and not fault.executes:
-            self.record_attempt(
-                operation, transport, client_order_id=client_order_id, order_id=order_id, processed=False,
-                outcome=f"fault:{fault.kind.value}", fault=fault,
-            )  # fmt: skip
-            return WriteResult(fault)
-        try:
-            order = act()
-        except rejection as err:
-            self.record_attempt(
-                operation, transport, client_order_id=client_order_id, order_id=order_id, processed=False,
-                outcome=f"rejected:{getattr(err, 'code', '?')}", fault=fault,
-            )  # fmt: skip
-            return WriteResult(fault, error=err)
-        self.record_attempt(
-            operation, transport, client_order_id=recorded_id(order), order_id=order.order_id, processed=True,
-            outcome="created" if operation == "create" else "canceled", fault=fault,
-        )  # fmt: skip
-        if operation == "create" and fault is not None and fault.kind is FaultKind.DELAYED_VISIBILITY:
-            self.engine.hide_for(order, fault.delay_seconds)
-        return WriteResult(fault, order=order)
-
-    def record_attempt(
-        self,
-        operation: Literal["create", "cancel"],
-        transport: Literal["rest", "ws"],
-        *,
-        client_order_id: str | None,
-        order_id: str | None,
-        processed: bool,
-        outcome: str,
-        fault: Fault | None,
-    ) -> None:
-        self.engine.record_attempt(
-            WriteAttempt(
-                venue=self.name,
-                operation=operation,
-                transport=transport,
-                client_order_id=client_order_id,
-                order_id=order_id,
-                processed=processed,
-                outcome=outcome,
-                fault=fault.kind.value if fault else None,
-                time_ms=now_ms(),
-            )
-        )
 
 
 class GroundTruth:
     """What really happened on both venues, whatever any client was told."""
 
-    def __init__(self, venues: dict[str, SimVenue]):
+    def __init__(self, venues: dict[str, SimVenue[Any]]):
         self._venues = venues
 
     def _engines(self, venue: str | None) -> list[MatchingEngine]:
@@ -254,30 +124,20 @@ class SimExchange:
         history_lag_ms: int = 0,
     ):
         self.seed = seed
-        self._rng = secrets.SystemRandom() if seed is None else __import__("random").Random(seed)
+        self._rng = secrets.SystemRandom() if seed is None else random.Random(seed)
         self.api_key = api_key or self._token(32)
         self.api_secret = api_secret or self._token(48)
         self.accounts: dict[str, str] = {self.api_key: self.api_secret}
         self.faults = FaultPlan(faults, campaign)
         self.host = host
         self._port = port
-        self.binance = SimVenue(
-            "binance",
-            MatchingEngine(
-                "binance", instruments or default_instruments(), id_style="int", history_lag_ms=history_lag_ms
-            ),
-            self.faults,
-            self.accounts,
+        self.binance: SimVenue[BinanceState] = SimVenue.open(
+            BINANCE, instruments or default_instruments(), self.faults, self.accounts, history_lag_ms=history_lag_ms
         )
-        self.bybit = SimVenue(
-            "bybit",
-            MatchingEngine(
-                "bybit", instruments or default_instruments(), id_style="uuid", history_lag_ms=history_lag_ms
-            ),
-            self.faults,
-            self.accounts,
+        self.bybit: SimVenue[BybitState] = SimVenue.open(
+            BYBIT, instruments or default_instruments(), self.faults, self.accounts, history_lag_ms=history_lag_ms
         )
-        self.venues: dict[str, SimVenue] = {"binance": self.binance, "bybit": self.bybit}
+        self.venues: dict[str, SimVenue[Any]] = {v.name: v for v in (self.binance, self.bybit)}
         self.truth = GroundTruth(self.venues)
         self._runner: web.AppRunner | None = None
 
@@ -307,16 +167,8 @@ class SimExchange:
 
     async def start(self) -> None:
         app = web.Application(middlewares=[self._log_middleware])
-        for name, module in _DIALECTS.items():
-            try:
-                dialect = importlib.import_module(module)
-            except ModuleNotFoundError as exc:
-                if exc.name != module:
-                    raise
-                # A dialect not installed in this build: the other venue still serves.
-                log.warning("simulator dialect %s is not available; %s is not served", module, name)
-                continue
-            dialect.register(app, self.venues[name])
+        for venue in self.venues.values():
+            venue.mount(app)
         app.router.add_get("/admin/truth", self._admin_truth)
         app.router.add_post("/admin/faults", self._admin_faults)
         app.router.add_post("/admin/mark", self._admin_mark)
@@ -355,11 +207,10 @@ class SimExchange:
     async def _log_middleware(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        path = request.path
-        if path.startswith("/fapi"):
-            self.binance.log(request.method, path)
-        elif path.startswith("/v5/") and path not in ("/v5/trade", "/v5/private"):
-            self.bybit.log(request.method, path)
+        for venue in self.venues.values():
+            if venue.dialect.owns_path(request.path):
+                venue.log(request.method, request.path)
+                break
         return await handler(request)
 
     async def _admin_truth(self, request: web.Request) -> web.Response:
@@ -390,20 +241,3 @@ class SimExchange:
         except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
             return web.json_response({"error": f"bad mark: {exc}"}, status=400)
         return web.json_response({"ok": True})
-
-
-async def hold_then_drop(request: web.Request, seconds: float) -> web.StreamResponse:
-    """ACCEPT_THEN_TIMEOUT: keep the client waiting, then close the connection with no answer."""
-    await asyncio.sleep(seconds)
-    transport = request.transport
-    if transport is not None:
-        transport.close()
-    raise asyncio.CancelledError  # aiohttp drops the request without writing anything
-
-
-def reset_connection(request: web.Request) -> web.StreamResponse:
-    """ACCEPT_THEN_RESET: abort the TCP connection before any answer is written."""
-    transport = request.transport
-    if transport is not None:
-        transport.abort()
-    raise asyncio.CancelledError
