@@ -24,6 +24,7 @@ SUITES: dict[str, str] = {
     "benchmarks.bench_gate": "check-and-reserve cost (in-process and Redis)",
     "benchmarks.bench_journal": "write-ahead journal cost per command and group-commit throughput",
     "benchmarks.bench_reconcile": "venue reads needed to settle many unknowns",
+    "benchmarks.bench_campaign": "every command of a fault campaign judged against the simulator's ground truth",
 }
 
 
@@ -61,7 +62,8 @@ async def run_all(quick: bool, only: set[str]) -> dict[str, Any]:
             results[short] = await mod.main(quick=quick)
         except Exception as exc:  # one suite failing must not hide the others' figures
             traceback.print_exc()
-            results[short] = {"error": f"{exc.__class__.__name__}: {exc}"}
+            # A failed campaign still carries its figures and first findings (CampaignFailed.results).
+            results[short] = {"error": f"{exc.__class__.__name__}: {exc}", **getattr(exc, "results", {})}
     return results
 
 
@@ -117,7 +119,34 @@ def markdown(results: dict[str, Any]) -> str:
             continue
         lines.append(f"**{short}**: " + ", ".join(f"{k} = {v}" for k, v in _flatten(data).items()))
         lines.append("")
+    lines += _campaign_markdown(results.get("campaign"))
     return "\n".join(lines)
+
+
+def _campaign_markdown(data: dict[str, Any] | None) -> list[str]:
+    if not data or "commands" not in data:
+        return [f"**campaign**: {data['error']}", ""] if data else []
+    judge = data["judge"]
+    faults = ", ".join(f"{k.lower().replace('_', '-')} {v}" for k, v in data["faults_applied"].items())
+    lines = [
+        f"**campaign** ({'passed' if data['ok'] else 'FAILED'}): {data['commands']} commands "
+        f"({data['creates']} creates, {data['cancels']} cancels of which {data['repeated_cancels']} repeated) "
+        f"on binance and bybit, REST and WebSocket, {len(data['instruments'])} instruments, "
+        f"{data['mark_sweeps']} mark sweeps, {data['partial_fills']} partial fills; "
+        f"{data['faults_on_writes']} write faults, {data['unknown_acks']} unknown acks; "
+        f"{data['commands_per_s']} commands/s with {data['in_flight']} in flight, settled in {data['wall_s']} s",
+        "",
+        "| judge | " + " | ".join(judge) + " |",
+        "| --- | " + " | ".join("---:" for _ in judge) + " |",
+        "| count | " + " | ".join(str(v) for v in judge.values()) + " |",
+        "",
+        f"- faults applied: {faults}",
+    ]
+    if data.get("findings"):
+        lines.append(f"- first findings ({len(data['findings'])} of {data['findings_total']}):")
+        lines += [f"  - {line}" for line in data["findings"][:5]]
+    lines.append("")
+    return lines
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
