@@ -1,47 +1,46 @@
 """Order gateway: send orders and cancels to crypto venues and report only what the evidence proves.
 
-Public names load lazily (PEP 562) so that ``gateway.model`` (the bottom of the dependency
-graph, imported by every venue adapter) never drags in ``gateway.core`` and its adapters.
+The bottom layer (``gateway.model``, ``gateway.errors``, ``gateway.filters``, ``gateway.ports``,
+``gateway.fold``) imports nothing above it, and ``venues``, ``reconcile`` and ``risk`` import
+only that layer from ``gateway``; so this package re-exports eagerly and any import order of
+the public modules works (``import venues.base; import gateway`` as well as the reverse).
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from gateway.core import Gateway
+from gateway.errors import (
+    DuplicateCommandError,
+    GatewayClosedError,
+    InvalidOrderError,
+    ResolutionTimeout,
+    UnknownInstrumentError,
+    UnknownVenueError,
+)
+from gateway.handle import CommandHandle
+from gateway.model import (
+    Ack,
+    CancelRequest,
+    CommandAck,
+    CommandOperation,
+    CommandReceipt,
+    CommandStatus,
+    LifecycleEvent,
+    OrderReport,
+    OrderRequest,
+    OrderState,
+    OrderType,
+    OrderUpdate,
+    Receipt,
+    RecoveryCompleted,
+    RecoveryScheduled,
+    Side,
+    TimeInForce,
+    TradeReport,
+    Transport,
+)
 
 __version__ = "0.1.0"
-
-_EXPORTS: dict[str, str] = {
-    "Gateway": "gateway.core",
-    "UnknownVenueError": "gateway.core",
-    "CommandHandle": "gateway.handle",
-    "ResolutionTimeout": "gateway.handle",
-    "InvalidOrderError": "venues.base",
-    **{
-        name: "gateway.model"
-        for name in (
-            "Ack",
-            "CancelRequest",
-            "CommandAck",
-            "CommandOperation",
-            "CommandReceipt",
-            "CommandStatus",
-            "LifecycleEvent",
-            "OrderReport",
-            "OrderRequest",
-            "OrderState",
-            "OrderType",
-            "OrderUpdate",
-            "Receipt",
-            "RecoveryCompleted",
-            "RecoveryScheduled",
-            "Side",
-            "TimeInForce",
-            "TradeReport",
-            "Transport",
-        )
-    },
-}
 
 __all__ = [
     "Ack",
@@ -51,7 +50,9 @@ __all__ = [
     "CommandOperation",
     "CommandReceipt",
     "CommandStatus",
+    "DuplicateCommandError",
     "Gateway",
+    "GatewayClosedError",
     "InvalidOrderError",
     "LifecycleEvent",
     "OrderReport",
@@ -67,46 +68,6 @@ __all__ = [
     "TimeInForce",
     "TradeReport",
     "Transport",
+    "UnknownInstrumentError",
     "UnknownVenueError",
 ]
-assert sorted(__all__) == sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'gateway' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
-
-
-if TYPE_CHECKING:
-    from gateway.core import Gateway, UnknownVenueError
-    from gateway.handle import CommandHandle, ResolutionTimeout
-    from gateway.model import (
-        Ack,
-        CancelRequest,
-        CommandAck,
-        CommandOperation,
-        CommandReceipt,
-        CommandStatus,
-        LifecycleEvent,
-        OrderReport,
-        OrderRequest,
-        OrderState,
-        OrderType,
-        OrderUpdate,
-        Receipt,
-        RecoveryCompleted,
-        RecoveryScheduled,
-        Side,
-        TimeInForce,
-        TradeReport,
-        Transport,
-    )
-    from venues.base import InvalidOrderError

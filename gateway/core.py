@@ -27,6 +27,7 @@ from types import TracebackType
 from typing import Any
 
 from gateway.bus import EventBus
+from gateway.errors import DuplicateCommandError, GatewayClosedError, UnknownVenueError
 from gateway.handle import CommandHandle, HandleState
 from gateway.model import (
     Ack,
@@ -47,10 +48,9 @@ from gateway.model import (
     Transport,
     utc_now,
 )
-from gateway.ports import GatePort, JournalPort, PendingCommand, ReconcilerPort
+from gateway.ports import GatePort, JournalPort, PendingCommand, ReconcilerPort, Venue
 from gateway.refresh import OrderRefresher, RefreshPolicy
 from reconcile.policy import ReconcilePolicy
-from venues.base import InvalidOrderError, Venue
 
 __all__ = ["DuplicateCommandError", "Gateway", "GatewayClosedError", "UnknownVenueError"]
 
@@ -59,22 +59,6 @@ log = logging.getLogger("gateway")
 _RECENT_HANDLES = 10_000
 _DEFAULT_POLICY = ReconcilePolicy()
 _DEFAULT_REFRESH = RefreshPolicy()
-
-
-class UnknownVenueError(InvalidOrderError):
-    def __init__(self, venue: str, known: Sequence[str]):
-        super().__init__("venue", f"{venue!r} is not configured; known venues: {', '.join(sorted(known)) or 'none'}")
-
-
-class DuplicateCommandError(InvalidOrderError):
-    def __init__(self, client_order_id: str):
-        super().__init__(
-            "client_order_id", f"{client_order_id!r} is already used by a command of this gateway; ids are never reused"
-        )
-
-
-class GatewayClosedError(RuntimeError):
-    """The gateway is not open: use ``async with Gateway(...) as gw``."""
 
 
 class Gateway:
@@ -144,8 +128,7 @@ class Gateway:
         recovered = []
         if self._journal is not None:
             recovered = await self._journal.open_run(list(self._venues))
-            last_sequence = getattr(self._journal, "last_sequence", 0)
-            self._bus.resume_from(int(last_sequence or 0))
+            self._bus.resume_from(self._journal.last_sequence)
             self._bus.add_tap(self._journal.record_event)
         if self._reconciler is not None:
             await self._reconciler.start()
@@ -362,7 +345,7 @@ class Gateway:
         cancel = self._reconciler if pending.operation is CommandOperation.CANCEL_ORDER else None
         if cancel is not None:
             cancel.cancel_sent(pending)
-        receipt = await self._send(send(), request, pending)
+        receipt = await self._send(send(), pending)
         if cancel is not None:
             cancel.cancel_answered(pending, receipt.status)
         self._answer(handle, pending, receipt)
@@ -426,9 +409,7 @@ class Gateway:
             return False
         return True
 
-    async def _send(
-        self, call: Awaitable[CommandReceipt], request: OrderRequest | CancelRequest, pending: PendingCommand
-    ) -> CommandReceipt:
+    async def _send(self, call: Awaitable[CommandReceipt], pending: PendingCommand) -> CommandReceipt:
         try:
             return await call
         except Exception as exc:
@@ -540,14 +521,7 @@ class Gateway:
     # ------------------------------------------------------------------ finality
 
     def _maybe_final(self, handle: CommandHandle) -> None:
-        resolution = handle._current_resolution()
-        if resolution is None:
-            return
-        final = resolution.status is CommandStatus.REJECTED
-        if resolution.status is CommandStatus.ACCEPTED:
-            state = handle._last_order_state() or resolution.order_state
-            final = state is not None and state.is_terminal
-        if final:
+        if handle.final:  # the one rule (gateway.fold), shared with the replica and journal recovery
             self._forget(handle)
             handle._mark_final()
 

@@ -46,9 +46,9 @@ from gateway.model import (
     TimeInForce,
     Transport,
 )
+from gateway.ports import Venue
 from reconcile import ReconcilePolicy
 from risk import PortfolioGate, RiskLimits
-from venues.base import Venue
 from venues.binance import BinanceUsdm
 from venues.bybit import BybitLinear
 from venues.sim import Fault, FaultCampaign, FaultKind, SimExchange

@@ -21,21 +21,20 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 
+from gateway.errors import ResolutionTimeout
+from gateway.fold import CommandFold, receipt_from_report
 from gateway.model import (
     Ack,
     CommandAck,
     CommandOperation,
     CommandReceipt,
-    CommandStatus,
     LifecycleEvent,
     OrderReport,
     OrderState,
     OrderUpdate,
     Receipt,
-    ReconcileOutcome,
     ReconcileReport,
     RecoveryCompleted,
-    utc_now,
 )
 
 __all__ = [
@@ -48,10 +47,6 @@ __all__ = [
 ]
 
 _PRIVATE = object()
-
-
-class ResolutionTimeout(asyncio.TimeoutError):
-    """``resolved()`` gave up waiting: the command is still UNKNOWN_EXECUTION (never resend it)."""
 
 
 class EndOfLifecycle(Exception):
@@ -72,47 +67,6 @@ class HandleStatistics:
     delivered: int  # lifecycle events delivered in all
 
 
-def receipt_from_report(base: CommandReceipt, report: ReconcileReport) -> CommandReceipt:
-    """The receipt a reconciliation report proves, starting from the command's unknown receipt."""
-    order = report.order
-    common = {
-        "order_id": (order.order_id if order else None) or report.order_id or base.order_id,
-        "received_at": utc_now(),
-    }
-    if report.outcome is ReconcileOutcome.SYNCHRONIZED:
-        return base.model_copy(
-            update={
-                **common,
-                "status": CommandStatus.ACCEPTED,
-                "message": f"reconciled from {report.evidence.value}: {report.reason}".rstrip(": "),
-                "retriable": False,
-                "safe_to_resubmit": False,
-                "order_state": order.state if order else base.order_state,
-                "filled_quantity": order.filled_quantity if order else base.filled_quantity,
-                "average_price": order.average_price if order else base.average_price,
-            }
-        )
-    if report.outcome is ReconcileOutcome.ABSENT:
-        return base.model_copy(
-            update={
-                **common,
-                "status": CommandStatus.REJECTED,
-                "message": f"proved absent: {report.reason}",
-                "retriable": False,
-                "safe_to_resubmit": True,
-            }
-        )
-    return base.model_copy(
-        update={
-            **common,
-            "status": CommandStatus.UNKNOWN_EXECUTION,
-            "message": f"{report.outcome.value}: {report.reason}",
-            "retriable": True,
-            "safe_to_resubmit": False,
-        }
-    )
-
-
 class CommandHandle:
     """One command's view; see the module docstring. Made only by ``Gateway``."""
 
@@ -121,12 +75,11 @@ class CommandHandle:
         "_delivered",
         "_events",
         "_final",
-        "_last_order",
+        "_fold",
         "_peak",
         "_receipt_cursor",
         "_receipt_waiters",
         "_receipts",
-        "_resolution",
         "_resolution_waiters",
         "_settler",
         "_waiters",
@@ -167,11 +120,10 @@ class CommandHandle:
         self._receipts: list[CommandReceipt] = []
         self._receipt_cursor = 0
         self._receipt_waiters: list[asyncio.Future[None]] = []
-        self._resolution: CommandReceipt | None = None
+        self._fold = CommandFold(operation)
         self._resolution_waiters: list[asyncio.Future[None]] = []
         self._settler = False
         self._final = False
-        self._last_order: OrderReport | None = None
 
     @classmethod
     def _create(cls, **kwargs: object) -> CommandHandle:
@@ -267,11 +219,17 @@ class CommandHandle:
     # ------------------------------------------------------------------ gateway side
 
     def _current_resolution(self) -> CommandReceipt | None:
-        if self._resolution is not None:
-            return self._resolution
-        if self._ack is not None and self._ack.receipt.status is not CommandStatus.UNKNOWN_EXECUTION:
-            return self._ack.receipt
-        return None
+        return self._fold.current
+
+    @property
+    def _last_order(self) -> OrderReport | None:
+        """The most advanced venue view of this command's order (``gateway.fold``)."""
+        return self._fold.last_order
+
+    @property
+    def final(self) -> bool:
+        """Whether the command's outcome and its order's state are settled (``gateway.fold.is_final``)."""
+        return self._fold.final
 
     def _attach_settler(self) -> None:
         self._settler = True
@@ -280,10 +238,12 @@ class CommandHandle:
         """Called by the bus only, in sequence order."""
         if isinstance(event, Ack):
             self._ack = event.ack
+            self._fold.ack(event.ack.receipt)
             self.order_id = self.order_id or event.ack.receipt.order_id
             self._push_receipt(event.ack.receipt)
         elif isinstance(event, Receipt):
             self.order_id = self.order_id or event.receipt.order_id
+            self._fold.receipt(event.receipt)
             self._push_receipt(event.receipt)
         elif isinstance(event, RecoveryCompleted):
             self._resolve(event.report)
@@ -301,45 +261,24 @@ class CommandHandle:
                 break
 
     def _note_order(self, order: OrderReport) -> None:
-        """Keep the most advanced venue view of this command's order (updates can arrive out of order).
-
-        Filled quantity only grows and a closed order never reopens, so a view that is less
-        filled, or open after a terminal one, is older: a stale read (a refresh after a gap, a
-        lagging history page) must never move FILLED back to NEW or PARTIALLY_FILLED back to 0.
-        """
-        last = self._last_order
-        if last is None:
-            self._last_order = order
-            return
-        if order.filled_quantity < last.filled_quantity or (last.state.is_terminal and order.state.is_open):
-            return
-        if last.state.is_open or order.filled_quantity > last.filled_quantity:
-            self._last_order = order
-
-    def _last_order_state(self) -> OrderState | None:
-        return self._last_order.state if self._last_order is not None else None
+        """Keep the most advanced venue view (``gateway.fold.advances``): a stale read never regresses it."""
+        self._fold.order(order)
 
     def _venue_view(self) -> tuple[OrderState | None, Decimal]:
         """The order's state and cumulative filled quantity as this handle knows them now.
 
         The most advanced venue update if one arrived, else what the command's resolution said.
         """
-        if self._last_order is not None:
-            return self._last_order.state, self._last_order.filled_quantity
-        resolution = self._current_resolution()
-        if resolution is None:
-            return None, Decimal(0)
-        return resolution.order_state, resolution.filled_quantity or Decimal(0)
+        return self._fold.order_state, self._fold.filled_quantity or Decimal(0)
 
     def _push_receipt(self, receipt: CommandReceipt) -> None:
         self._receipts.append(receipt)
         _wake_all(self._receipt_waiters)
 
     def _resolve(self, report: ReconcileReport) -> None:
-        base = self._ack.receipt if self._ack is not None else None
-        if base is None:
+        if self._ack is None:
             return
-        self._resolution = receipt_from_report(base, report)
+        self._fold.report(report)
         _wake_all(self._resolution_waiters)
 
     def _mark_final(self) -> None:

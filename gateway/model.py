@@ -136,7 +136,6 @@ class ReconcileOutcome(StrEnum):
 class ReconcileTrigger(StrEnum):
     UNKNOWN_EXECUTION = "UNKNOWN_EXECUTION"
     RECONNECT = "RECONNECT"
-    SEQUENCE_GAP = "SEQUENCE_GAP"
     STARTUP = "STARTUP"
     PERIODIC = "PERIODIC"
     MANUAL = "MANUAL"

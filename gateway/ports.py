@@ -1,18 +1,21 @@
-"""The seams ``Gateway`` composes: what it asks of the gate, the journal and the reconciler.
+"""The seams ``Gateway`` composes: what it asks of a venue, the gate, the journal and the reconciler.
 
-Each concern lives in its own folder (``risk/``, ``gateway/journal.py``, ``reconcile/``) and
-implements one of these protocols; ``gateway.core`` only ever calls through them, so a test
-can swap any of them and a reader can see the whole contract between the parts here.
+Each concern lives in its own folder (``venues/``, ``risk/``, ``gateway/journal/``,
+``reconcile/``) and implements one of these protocols; ``gateway.core`` and the reconciler only
+ever call through them (no ``getattr`` side channels), so a test can swap any of them and a
+reader can see the whole contract between the parts here. This module sits at the bottom of
+the dependency graph with ``gateway.model``, ``gateway.errors`` and ``gateway.filters``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
+from gateway.filters import InstrumentFilters
 from gateway.model import (
     CancelRequest,
     CommandOperation,
@@ -23,17 +26,125 @@ from gateway.model import (
     OrderRequest,
     ReconcileReport,
     ReconcileTrigger,
+    TradeReport,
     Transport,
 )
 
 __all__ = [
     "GatePort",
+    "RateLimitState",
+    "Venue",
+    "VenueEventSink",
     "JournalPort",
     "PendingCommand",
     "ReconcileSink",
     "ReconcilerPort",
     "RecoveredCommand",
 ]
+
+
+# --------------------------------------------------------------------------- venues
+
+
+@dataclass(slots=True)
+class RateLimitState:
+    """What the venue's own headers say about our budget; reads wait when it is nearly spent."""
+
+    used: int = 0
+    limit: int = 0
+    reset_at: float = 0.0  # monotonic seconds when the budget resets (0 = unknown)
+    banned_until: float = 0.0  # monotonic seconds until which the venue refuses us (418/429/10006)
+
+    @property
+    def headroom(self) -> float:
+        return 1.0 if self.limit <= 0 else max(0.0, 1.0 - self.used / self.limit)
+
+
+class VenueEventSink(Protocol):
+    """Where a venue's user stream delivers what it sees (implemented by ``Gateway``)."""
+
+    def order_update(self, order: OrderReport) -> None:
+        """A state change or fill of one of our orders."""
+
+    def stream_gap(self, venue: str, reason: str) -> None:
+        """The stream (or WS API) reconnected: updates may have been missed."""
+
+    def parse_error(self, venue: str, detail: str) -> None:
+        """A stream payload could not be parsed; it is logged and counted, never fatal."""
+
+    def wants_order_update(self, venue: str, client_order_id: str | None, order_id: str | None) -> bool:
+        """Whether an update of this order matters to anyone: a stream may skip parsing it if not."""
+
+
+@runtime_checkable
+class Venue(Protocol):
+    """One venue account, as the gateway and the reconciler use it.
+
+    ``submit``/``cancel`` send exactly once and return a receipt for every venue outcome;
+    they raise only ``InvalidOrderError`` for a caller mistake found before sending.
+    Reads raise ``VenueReadError`` and return only what the venue showed.
+    """
+
+    name: str
+    recv_window_ms: int
+    # Seconds after a write before history is trusted to show it (documented lag; configurable).
+    history_lag_seconds: float
+    # Whether ``order_history`` also lists orders still open (Binance allOrders does, Bybit's
+    # history does not): the reconciler then needs no separate ``open_orders`` read.
+    history_includes_open_orders: bool
+
+    async def start(self, sink: VenueEventSink) -> None:
+        """Load instrument filters, open the WS API (if used) and the user stream."""
+
+    async def close(self) -> None: ...
+
+    def filters(self, instrument: str) -> InstrumentFilters:
+        """The instrument's filters (raises ``UnknownInstrumentError``)."""
+
+    def validate(self, request: OrderRequest) -> None:
+        """Check the request against venue rules and filters; raise ``InvalidOrderError``."""
+
+    def validate_cancel(self, request: CancelRequest) -> None:
+        """Check the instrument is listed and every id is valid for this venue; raise ``InvalidOrderError``."""
+
+    def reference_price(self, instrument: str) -> Decimal | None:
+        """A recent mark price, for MARKET-order notional checks; None when not known."""
+
+    def transport_for(self, requested: Transport) -> Transport:
+        """Resolve AUTO to the transport that would be used now (WS API when up, REST otherwise)."""
+
+    async def submit(self, request: OrderRequest) -> CommandReceipt:
+        """Send the order once (``request.client_order_id`` is always set by the gateway)."""
+
+    async def cancel(self, request: CancelRequest, request_id: str) -> CommandReceipt:
+        """Send the cancel once."""
+
+    async def query_order(
+        self, instrument: str, *, client_order_id: str | None = None, order_id: str | None = None
+    ) -> OrderReport | None:
+        """The order by id; None when the venue answers that it does not exist.
+
+        An id the venue cannot take raises ``InvalidReadRequest`` before anything is sent.
+        """
+
+    async def open_orders(self, instrument: str) -> list[OrderReport]: ...
+
+    async def order_history(self, instrument: str, start_ms: int, end_ms: int) -> list[OrderReport]:
+        """Every order visible in [start_ms, end_ms], paging until the window is covered.
+
+        Must raise ``VenueReadError`` rather than return a partial window: absence is only
+        ever inferred from complete coverage.
+        """
+
+    async def trades(self, instrument: str, start_ms: int, end_ms: int) -> list[TradeReport]: ...
+
+    def rate_limit(self) -> RateLimitState: ...
+
+    def read_count(self) -> int:
+        """Venue reads issued so far (reconciler batching is measured with this)."""
+
+
+# --------------------------------------------------------------------------- commands
 
 
 @dataclass(slots=True)
@@ -57,7 +168,6 @@ class PendingCommand:
     # ABSENT was already reported once: a later sighting is a DIVERGED alert.
     reported_absent: bool = False
     attempts: int = 0
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass(slots=True, frozen=True)
@@ -91,6 +201,9 @@ class GatePort(Protocol):
 @runtime_checkable
 class JournalPort(Protocol):
     """Write-ahead journal as ``Gateway`` uses it (implemented by ``gateway.journal.Journal``)."""
+
+    # The highest sequence journaled, this run's markers included: the bus numbers on from it.
+    last_sequence: int
 
     async def open_run(self, venues: Sequence[str]) -> list[RecoveredCommand]:
         """Start a run; seal predecessors; return their commands that lack a final outcome."""

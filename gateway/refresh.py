@@ -50,9 +50,10 @@ from tenacity import (
 )
 
 from gateway.bus import EventBus
+from gateway.errors import InvalidReadRequest, VenueRateLimited, VenueReadError, VenueUnreachable
 from gateway.handle import CommandHandle, HandleState
 from gateway.model import EvidenceSource, OrderReport, OrderState
-from venues.base import InvalidReadRequest, Venue, VenueRateLimited, VenueReadError, VenueUnreachable
+from gateway.ports import Venue
 
 __all__ = ["OrderRefresher", "RefreshPolicy", "RefreshResult", "advances"]
 

@@ -11,9 +11,9 @@ at every intent; the replica therefore consumes the *journal's* view, which has 
 Rules: items are applied in sequence order. The first item sets the base (a run starts
 where its predecessor stopped). An item whose sequence was already applied is skipped when
 it is an exact duplicate (same sequence, same content) and raises ``ReplicaConflict``
-otherwise; a sequence beyond the next expected one raises ``SequenceGap``. The state
-transitions mirror ``CommandHandle`` (the same ``receipt_from_report`` mapping, the same
-"most advanced order view" rule), so replaying a run yields what its live handles held.
+otherwise; a sequence beyond the next expected one raises ``SequenceGap``. Each command is
+folded by ``gateway.fold.CommandFold``, the fold ``CommandHandle`` and journal recovery use,
+so replaying a run yields what its live handles held.
 
 A crashed run's stream may end early or miss buffered events (see ``gateway.journal``);
 ``strict=False`` tolerates gaps there, counting them instead of raising.
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from gateway.handle import receipt_from_report
+from gateway.fold import CommandFold, advances
 from gateway.journal import AuditItem, IntentEntry, JournalReader
 from gateway.model import (
     Ack,
@@ -69,7 +69,7 @@ class ReplicaConflict(ReplicaError):
 
 @dataclass(slots=True)
 class CommandState:
-    """What the audit stream proves about one command (mirrors ``CommandHandle``)."""
+    """What the audit stream proves about one command: the same fold as ``CommandHandle`` (``gateway.fold``)."""
 
     command_id: str
     operation: CommandOperation | None = None
@@ -78,20 +78,26 @@ class CommandState:
     client_order_id: str | None = None
     order_id: str | None = None
     request: OrderRequest | CancelRequest | None = None
-    ack_receipt: CommandReceipt | None = None
     receipts: list[CommandReceipt] = field(default_factory=list)
-    resolution: CommandReceipt | None = None
-    last_order: OrderReport | None = None
+    fold: CommandFold = field(default_factory=CommandFold)
     events: int = 0
 
     @property
+    def ack_receipt(self) -> CommandReceipt | None:
+        return self.fold.ack_receipt
+
+    @property
+    def resolution(self) -> CommandReceipt | None:
+        return self.fold.resolution
+
+    @property
+    def last_order(self) -> OrderReport | None:
+        return self.fold.last_order
+
+    @property
     def current(self) -> CommandReceipt | None:
-        """The resolved receipt, as ``CommandHandle._current_resolution``."""
-        if self.resolution is not None:
-            return self.resolution
-        if self.ack_receipt is not None and self.ack_receipt.status is not CommandStatus.UNKNOWN_EXECUTION:
-            return self.ack_receipt
-        return None
+        """The resolved receipt, as ``CommandHandle.resolution``."""
+        return self.fold.current
 
     @property
     def status(self) -> CommandStatus | None:
@@ -102,28 +108,22 @@ class CommandState:
 
     @property
     def order_state(self) -> OrderState | None:
-        if self.last_order is not None:
-            return self.last_order.state
-        current = self.current
-        return current.order_state if current is not None else None
+        return self.fold.order_state
 
     @property
     def filled_quantity(self) -> Decimal | None:
-        if self.last_order is not None:
-            return self.last_order.filled_quantity
-        current = self.current
-        return current.filled_quantity if current is not None else None
+        return self.fold.filled_quantity
+
+    @property
+    def final(self) -> bool:
+        return self.fold.final
 
     def summary(self) -> tuple[object, ...]:
         """A comparable digest: id, status, order id, order state, filled quantity, receipts seen."""
         return (self.command_id, self.status, self.order_id, self.order_state, self.filled_quantity, len(self.receipts))
 
     def note_order(self, order: OrderReport) -> None:
-        last = self.last_order
-        if last is None or last.state.is_open or order.filled_quantity > last.filled_quantity:
-            if last is not None and last.state.is_terminal and order.state.is_open:
-                return
-            self.last_order = order
+        self.fold.order(order)
 
 
 def _fingerprint(item: AuditItem) -> str:
@@ -204,6 +204,7 @@ class StateReplica:
         cmd = item.command
         state = self._state(cmd.command_id)
         state.operation = cmd.operation
+        state.fold.operation = cmd.operation
         state.venue = cmd.venue
         state.instrument = cmd.instrument
         state.client_order_id = cmd.client_order_id
@@ -215,20 +216,18 @@ class StateReplica:
         state.events += 1
         if isinstance(event, Ack):
             receipt = event.ack.receipt
-            state.ack_receipt = receipt
-            state.resolution = None
+            state.fold.ack(receipt)
             state.receipts.append(receipt)
             state.order_id = state.order_id or receipt.order_id
             self._fill_identity(state, receipt)
         elif isinstance(event, Receipt):
             state.receipts.append(event.receipt)
+            state.fold.receipt(event.receipt)
             state.order_id = state.order_id or event.receipt.order_id
             self._fill_identity(state, event.receipt)
         elif isinstance(event, RecoveryCompleted):
-            if state.ack_receipt is not None:
-                state.resolution = receipt_from_report(state.ack_receipt, event.report)
+            state.fold.report(event.report)
             if event.report.order is not None:
-                state.note_order(event.report.order)
                 state.order_id = state.order_id or event.report.order.order_id
                 self._note_venue_order(event.report.order)
         elif isinstance(event, OrderUpdate):
@@ -246,10 +245,7 @@ class StateReplica:
 
     def _note_venue_order(self, order: OrderReport) -> None:
         key = (order.venue, order.order_id)
-        last = self.orders.get(key)
-        if last is None or last.state.is_open or order.filled_quantity > last.filled_quantity:
-            if last is not None and last.state.is_terminal and order.state.is_open:
-                return
+        if advances(self.orders.get(key), order):
             self.orders[key] = order
 
     # ------------------------------------------------------------------ reading

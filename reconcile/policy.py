@@ -19,7 +19,6 @@ class ReconcilePolicy(BaseModel):
       offsets above 250 ms at start). Larger is safer: more cancels stay uncertain instead of
       being judged by a clock that may be off.
     - ``max_concurrency``: concurrent venue reads across instruments.
-    - ``periodic_seconds``: a periodic pass over every venue for stray state (0 disables).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -30,7 +29,6 @@ class ReconcilePolicy(BaseModel):
     skew_seconds: float = Field(default=5.0, ge=0)
     clock_tolerance_seconds: float = Field(default=0.5, ge=0)
     max_concurrency: int = Field(default=4, ge=1)
-    periodic_seconds: float = Field(default=0.0, ge=0)
     read_attempts: int = Field(default=4, ge=1)
 
     @model_validator(mode="after")

@@ -42,7 +42,7 @@ Proof rules
 Attempts
 --------
 An *attempt* is one ``recovery_scheduled`` -> ``recovery_completed`` pair: it starts when a
-command is tracked or re-triggered (RECONNECT, SEQUENCE_GAP, MANUAL on a command past its
+command is tracked or re-triggered (RECONNECT, MANUAL on a command past its
 deadline) and ends with a verdict, or with STILL_UNCERTAIN at the command's deadline. Polls
 inside an attempt emit nothing. After a complete miss inside the grace window, polls back off
 (doubling) and the next one lands when the window ends, when absence becomes provable.
@@ -80,6 +80,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from gateway.errors import InvalidReadRequest, VenueRateLimited, VenueReadError, VenueUnreachable
 from gateway.model import (
     CommandOperation,
     CommandStatus,
@@ -91,9 +92,8 @@ from gateway.model import (
     ReconcileTrigger,
     TradeReport,
 )
-from gateway.ports import PendingCommand, ReconcileSink
+from gateway.ports import PendingCommand, ReconcileSink, Venue
 from reconcile.policy import ReconcilePolicy
-from venues.base import InvalidReadRequest, Venue, VenueRateLimited, VenueReadError, VenueUnreachable
 
 __all__ = ["SINGLE_QUERY_LIMIT", "Reconciler"]
 
@@ -226,10 +226,6 @@ class Reconciler:
     def on_stream_gap(self, venue: str, reason: str) -> None:
         self._retrigger(ReconcileTrigger.RECONNECT, venue)
 
-    def trigger(self, trigger: ReconcileTrigger, venue: str | None = None) -> None:
-        """Re-check every tracked command (of one venue) now, e.g. on a SEQUENCE_GAP."""
-        self._retrigger(trigger, venue)
-
     def is_tracking(self, command_id: str) -> bool:
         return command_id in self._tracked
 
@@ -346,7 +342,7 @@ class Reconciler:
         read_at = time.time()
         # Open orders are read only when history may not show everything yet: some command is
         # still inside the venue's history lag, or the venue's history omits open orders.
-        need_open = not getattr(venue, "history_includes_open_orders", False) or any(
+        need_open = not venue.history_includes_open_orders or any(
             read_at - e.sent_s < venue.history_lag_seconds for e in items
         )
         # Trades are read only on a pass that could prove absence (a command already missed once,

@@ -72,11 +72,12 @@ Recovery (``open_run``)
    without a final outcome is copied into the new run as ``Recovered`` and returned, for
    ``Gateway`` to adopt and reconcile with trigger STARTUP.
 
-A *final outcome* is: a create whose latest receipt is REJECTED, or which was proved
-ABSENT, or which is proven ACCEPTED (receipt or SYNCHRONIZED report) and whose order reached a
-terminal state (in the receipt, an ``OrderUpdate`` or a report); a cancel with a receipt that
-is not UNKNOWN_EXECUTION. A terminal stream update after an UNKNOWN ack settles the order,
-not the command's receipt: that command is still reconciled so its handle can resolve.
+A *final outcome* is what ``gateway.fold.is_final`` says of the command folded from its
+entries, the rule a live gateway applies to its handle: REJECTED (a receipt, or proved ABSENT);
+an ACCEPTED cancel (its receipt or a SYNCHRONIZED report); an ACCEPTED create whose order
+reached a terminal state (in the receipt, an ``OrderUpdate`` or a report). A terminal stream
+update after an UNKNOWN ack settles the order, not the command's receipt: that command is
+still reconciled so its handle can resolve.
 Everything else is returned: intent only (the process died around the
 send), UNKNOWN_EXECUTION, and ACCEPTED orders still resting (NEW / PARTIALLY_FILLED): they
 may have filled while nobody was listening.
@@ -88,7 +89,6 @@ Deliberately not done
   proved by ``RunEnded``); it is an integrity check against corruption, not a signature.
 - One live gateway per file: nothing stops two processes from opening the same journal,
   and the second would seal the first's run as crashed.
-- ``PendingCommand.extra`` is not journaled (it holds in-memory reconciler state).
 - Secrets are never written: requests carry none and venue credentials never reach here.
 - A sequence consumed by an intent whose write failed leaves a gap in the audit stream;
   the gateway is halted at that point, and the replica reports the gap.

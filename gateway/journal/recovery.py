@@ -14,22 +14,20 @@ import secrets
 import sqlite3
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 
+from gateway.fold import CommandFold
 from gateway.journal.codec import Row, encode_intent, parse_intent_line
 from gateway.journal.reader import scan_chains
 from gateway.journal.records import AuditItem, Durability, IntentEntry, RunStatus, VerifyResult
 from gateway.journal.store import ENTRY_COLUMNS, insert_chained, rows_to_entries, transaction
 from gateway.model import (
     Ack,
-    CommandOperation,
     CommandReceipt,
-    CommandStatus,
     LifecycleEvent,
-    OrderState,
     OrderUpdate,
     Receipt,
     ReconcileOutcome,
@@ -48,65 +46,44 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class CommandOutcome:
-    """What a predecessor's entries prove about one command."""
+    """What a predecessor's entries prove about one command, folded as a live handle folds it."""
 
     intent: IntentEntry
     run_id: str
-    last_receipt: CommandReceipt | None = None
-    order_terminal: bool = False
-    absent: bool = False
-    synchronized: bool = False
+    last_receipt: CommandReceipt | None = None  # the last receipt journaled, handed to the next run
+    fold: CommandFold = field(default_factory=CommandFold)
+
+    def __post_init__(self) -> None:
+        self.fold.operation = self.intent.command.operation
+        if self.last_receipt is not None:  # a Recovered entry carries what its command last had
+            self.fold.ack(self.last_receipt)
 
     def apply(self, event: LifecycleEvent) -> None:
         command = self.intent.command
+        order_id: str | None = None
         if isinstance(event, Ack):
             self.last_receipt = event.ack.receipt
-            if event.ack.receipt.order_id and command.order_id is None:
-                command.order_id = event.ack.receipt.order_id
+            self.fold.ack(event.ack.receipt)
+            order_id = event.ack.receipt.order_id
         elif isinstance(event, Receipt):
             self.last_receipt = event.receipt
-            if event.receipt.order_id and command.order_id is None:
-                command.order_id = event.receipt.order_id
+            self.fold.receipt(event.receipt)
+            order_id = event.receipt.order_id
         elif isinstance(event, OrderUpdate):
-            self.order_terminal = self.order_terminal or _terminal(event.order.state)
-            if command.order_id is None:
-                command.order_id = event.order.order_id
+            self.fold.order(event.order)
+            order_id = event.order.order_id
         elif isinstance(event, RecoveryCompleted):
-            report = event.report
-            if report.outcome is ReconcileOutcome.ABSENT:
-                self.absent = True
-            elif report.outcome is ReconcileOutcome.SYNCHRONIZED:
-                self.absent = False
-                self.synchronized = True
-                if report.order is not None:
-                    self.order_terminal = self.order_terminal or _terminal(report.order.state)
-                    if command.order_id is None:
-                        command.order_id = report.order.order_id
-                if command.operation is CommandOperation.CANCEL_ORDER:
-                    self.absent = True  # the cancel's effect is proved: final either way
-            elif report.outcome is ReconcileOutcome.DIVERGED:
-                self.absent = False
+            self.fold.report(event.report)
+            if event.report.order is not None:
+                order_id = event.report.order.order_id
+            if event.report.outcome is ReconcileOutcome.DIVERGED:
                 command.reported_absent = True
+        if order_id and command.order_id is None:
+            command.order_id = order_id
 
     def is_final(self) -> bool:
-        if self.absent:
-            return True
-        receipt = self.last_receipt
-        if self.intent.command.operation is CommandOperation.CANCEL_ORDER:
-            return receipt is not None and receipt.status is not CommandStatus.UNKNOWN_EXECUTION
-        if receipt is not None and receipt.status is CommandStatus.REJECTED:
-            return True
-        # A terminal order state settles the order, but the *command* is settled only by an
-        # ACCEPTED receipt or a SYNCHRONIZED report: an UNKNOWN ack followed by a FILLED stream
-        # update is still reconciled (cheaply) so its handle can resolve.
-        accepted = receipt is not None and receipt.status is CommandStatus.ACCEPTED
-        if not (accepted or self.synchronized):
-            return False
-        return self.order_terminal or (receipt is not None and _terminal(receipt.order_state))
-
-
-def _terminal(state: OrderState | None) -> bool:
-    return state is not None and state.is_terminal
+        """``gateway.fold.is_final``: the rule a live gateway applies to the command's handle."""
+        return self.fold.final
 
 
 def unresolved_commands(runs: Iterable[tuple[str, Iterable[AuditItem]]]) -> list[CommandOutcome]:

@@ -32,6 +32,9 @@ class RecordingSink:
     def parse_error(self, venue: str, detail: str) -> None:
         self.parse_errors.append((venue, detail))
 
+    def wants_order_update(self, venue: str, client_order_id: str | None, order_id: str | None) -> bool:
+        return True
+
 
 async def wait_until(predicate: Callable[[], Any], timeout: float = 3.0) -> None:
     """Poll ``predicate`` until it is truthy; fail after ``timeout`` seconds (no bare sleeps in tests)."""

@@ -47,6 +47,9 @@ class NullStream:
     def parse_error(self, venue: str, detail: str) -> None:
         return None
 
+    def wants_order_update(self, venue: str, client_order_id: str | None, order_id: str | None) -> bool:
+        return True
+
 
 @dataclass
 class RecordingSink:

@@ -33,13 +33,11 @@ from venues.base import (
 )
 
 __all__ = [
-    "CANCEL_REJECT_CODES",
     "DUPLICATE_CODES",
     "NOT_FOUND_CODES",
     "RATE_LIMIT_CODES",
     "REJECT_CODES",
     "UNKNOWN_CODES",
-    "UNKNOWN_503_MESSAGE",
     "read_error",
     "retry_after_seconds",
     "write_error",
@@ -54,10 +52,6 @@ RATE_LIMIT_CODES: frozenset[int] = frozenset({-1003, -1015})
 
 # An open order already holds this client order id: evidence an earlier attempt landed.
 DUPLICATE_CODES: frozenset[int] = frozenset({-4116})
-
-# The cancel target is not open (filled, cancelled or unknown): the *cancel* is rejected,
-# the order's own state is unknown until queried.
-CANCEL_REJECT_CODES: frozenset[int] = frozenset({-2011})
 
 # A read answer, not an error: the order does not exist (within retention).
 NOT_FOUND_CODES: frozenset[int] = frozenset({-2013})
@@ -78,8 +72,6 @@ REJECT_CODES: frozenset[int] = frozenset(
         -5021, -5022, -5024, -5025, -5026, -5027, -5028, -5029,
     }
 )  # fmt: skip
-
-UNKNOWN_503_MESSAGE = "Unknown error, please check your request or try again later."
 
 _BANNED_UNTIL = re.compile(r"banned until (\d{12,14})")
 DEFAULT_429_WAIT = 60.0

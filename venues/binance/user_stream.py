@@ -58,8 +58,7 @@ class UserStream:
         }
         self.delivered = 0
         self.skipped = 0  # updates nobody follows, dropped before parsing
-        # Optional sink capability (``Gateway`` has it): skip parsing updates nobody follows.
-        self._wants: Callable[[str, str | None, str | None], bool] | None = getattr(sink, "wants_order_update", None)
+        self._wants: Callable[[str, str | None, str | None], bool] = sink.wants_order_update
 
     async def _url(self) -> str:
         key = await self._rest.user_stream_key("POST")
@@ -108,7 +107,7 @@ class UserStream:
 
     def _order_update(self, event: dict[str, Any]) -> None:
         o = event["o"]
-        if self._wants is not None and isinstance(o, dict):
+        if isinstance(o, dict):
             oid = o.get("i")
             if not self._wants(self._name, o.get("c") or None, None if oid is None else str(oid)):
                 self.skipped += 1

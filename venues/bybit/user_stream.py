@@ -62,8 +62,7 @@ class PrivateStream:
         )
         self.delivered = 0
         self.skipped = 0  # updates nobody follows, dropped before parsing
-        # Optional sink capability (``Gateway`` has it): skip parsing updates nobody follows.
-        self._wants: Callable[[str, str | None, str | None], bool] | None = getattr(sink, "wants_order_update", None)
+        self._wants: Callable[[str, str | None, str | None], bool] = sink.wants_order_update
 
     @property
     def dropped_duplicates(self) -> int:
@@ -125,11 +124,10 @@ class PrivateStream:
     def _item(self, topic: str, item: Any) -> None:
         if not isinstance(item, dict):
             raise ParseError("item is not an object")
-        if self._wants is not None:
-            oid = item.get("orderId")
-            if not self._wants(self._name, item.get("orderLinkId") or None, None if oid is None else str(oid)):
-                self.skipped += 1
-                return
+        oid = item.get("orderId")
+        if not self._wants(self._name, item.get("orderLinkId") or None, None if oid is None else str(oid)):
+            self.skipped += 1
+            return
         if topic == "order":
             report = order_report(item, venue=self._name, unify=self._unify)
             key: tuple[Any, ...] = ("o", item.get("orderId"), item.get("orderStatus"), item.get("cumExecQty"),
