@@ -10,22 +10,21 @@ under its stream fault by ``StreamFaultDelivery``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from venues.sim.binance.errors import CODE_MESSAGES, ApiError, error_response
 from venues.sim.binance.payloads import Payloads
 from venues.sim.binance.state import BinanceState
 from venues.sim.engine import SimFill, SimOrder, now_ms
+from venues.sim.sockets import close_streams, serve_stream
 from venues.sim.venue import SimVenue
 from venues.sim.wire import StreamFaultDelivery
-from venues.sim.wire import stream_sender as _stream_sender
 from venues.sim.wire import ws_send as _ws_send
 
 __all__ = ["ListenKey", "StreamConn", "UserStreams"]
@@ -163,10 +162,7 @@ class UserStreams:
             if lk.timer is not None:
                 lk.timer.cancel()
         self.delivery.close()
-        for conn in list(self.conns):
-            conn.queue.put_nowait(None)
-            with contextlib.suppress(Exception):
-                await conn.ws.close()
+        await close_streams(self.conns)
 
     def drop_all(self) -> int:
         """Close every user-data socket (tests: force a reconnect). Returns how many were closed."""
@@ -195,34 +191,22 @@ class UserStreams:
         await ws.prepare(request)
         events_param = request.query.get("events")
         conn = StreamConn(ws, request, envelope, keys, frozenset(events_param.split("/")) if events_param else None)
-        self.conns.add(conn)
-        sender = asyncio.ensure_future(_stream_sender(conn))
-        try:
-            async for msg in ws:
-                if msg.type is not WSMsgType.TEXT:
-                    continue
-                try:
-                    frame = orjson.loads(msg.data)
-                except ValueError:
-                    continue
-                if not isinstance(frame, dict):
-                    continue
-                method, fid, params = frame.get("method"), frame.get("id"), frame.get("params") or []
-                if method == "SUBSCRIBE":
-                    bad = [p for p in params if not (self.listen_keys.get(p) and self.listen_keys[p].alive)]
-                    if bad:
-                        await _ws_send(ws, {"error": {"code": -1125, "msg": CODE_MESSAGES[-1125]}, "id": fid})
-                        continue
-                    conn.keys.update(params)
-                    await _ws_send(ws, {"result": None, "id": fid})
-                elif method == "UNSUBSCRIBE":
-                    conn.keys.difference_update(params)
-                    await _ws_send(ws, {"result": None, "id": fid})
-                elif method == "LIST_SUBSCRIPTIONS":
-                    await _ws_send(ws, {"result": sorted(conn.keys), "id": fid})
-        finally:
-            self.conns.discard(conn)
-            conn.queue.put_nowait(None)
-            with contextlib.suppress(BaseException):
-                await sender
+        await serve_stream(conn, self.conns, lambda frame: self._frame(conn, frame))
         return ws
+
+    async def _frame(self, conn: StreamConn, frame: dict[str, Any]) -> None:
+        """SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS on a combined stream."""
+        ws = conn.ws
+        method, fid, params = frame.get("method"), frame.get("id"), frame.get("params") or []
+        if method == "SUBSCRIBE":
+            bad = [p for p in params if not (self.listen_keys.get(p) and self.listen_keys[p].alive)]
+            if bad:
+                await _ws_send(ws, {"error": {"code": -1125, "msg": CODE_MESSAGES[-1125]}, "id": fid})
+                return
+            conn.keys.update(params)
+            await _ws_send(ws, {"result": None, "id": fid})
+        elif method == "UNSUBSCRIBE":
+            conn.keys.difference_update(params)
+            await _ws_send(ws, {"result": None, "id": fid})
+        elif method == "LIST_SUBSCRIPTIONS":
+            await _ws_send(ws, {"result": sorted(conn.keys), "id": fid})

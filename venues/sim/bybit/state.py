@@ -1,0 +1,36 @@
+"""The Bybit dialect's settings: rate limits, retention and trade-socket rules a test may tune (``sim.bybit.state``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from venues.sim.venue import VenueState
+
+if TYPE_CHECKING:
+    from venues.sim.bybit.dialect import BybitDialect
+
+__all__ = ["DAY_MS", "ENDPOINT_LIMITS", "BybitState"]
+
+DAY_MS = 86_400_000
+
+# Per-account per-endpoint limits per 1-second window (§3); anything else signed: 50.
+ENDPOINT_LIMITS = {
+    "/v5/order/create": 10,
+    "/v5/order/cancel": 10,
+    "/v5/order/realtime": 50,
+    "/v5/order/history": 50,
+    "/v5/execution/list": 50,
+}
+
+
+@dataclass
+class BybitState(VenueState):
+    # Windows are counted always, enforced (10006) only on request: tests and benchmarks place
+    # thousands of orders.
+    enforce_rate_limits: bool = False
+    endpoint_limits: dict[str, int] = field(default_factory=lambda: dict(ENDPOINT_LIMITS))
+    history_cancel_retention_ms: int = DAY_MS  # history hides cancelled orders without fills after this
+    realtime_closed_limit: int = 500  # realtime openOnly=1 shows this many recent closed orders
+    ws_require_timestamp: bool = True  # trade-socket requests must carry X-BAPI-TIMESTAMP
+    dialect: BybitDialect | None = field(default=None, repr=False, compare=False)
