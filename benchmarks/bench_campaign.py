@@ -82,7 +82,7 @@ JUDGE_COUNTS = {
     "sent_twice": "sent twice",
     "exposure_mismatches": "exposure mismatches",
 }
-SHOWN_FINDINGS = 25
+SHOWN_FINDINGS = 8  # per category, so one common kind does not hide the others
 
 
 @dataclass(frozen=True)
@@ -458,7 +458,7 @@ def _results(
             **{key: counts[key] for key in JUDGE_COUNTS},
         },
         "ok": verdicts.ok and not campaign.errors and not missing,
-        "findings": [f.line() for f in verdicts.findings[:SHOWN_FINDINGS]],
+        "findings": _first_findings(verdicts),
         "findings_total": len(verdicts.findings),
         "campaign_errors": campaign.errors[:SHOWN_FINDINGS],
         "send_wall_s": round(sent_s, 2),
@@ -468,6 +468,16 @@ def _results(
         "in_flight": settings.in_flight,
         "fault_rate": settings.fault_rate,
     }
+
+
+def _first_findings(verdicts: Verdicts) -> list[str]:
+    shown: Counter[str] = Counter()
+    out = []
+    for finding in verdicts.findings:
+        shown[finding.category] += 1
+        if shown[finding.category] <= SHOWN_FINDINGS:
+            out.append(finding.line())
+    return out
 
 
 def _print(results: dict[str, Any]) -> None:

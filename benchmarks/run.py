@@ -143,8 +143,10 @@ def _campaign_markdown(data: dict[str, Any] | None) -> list[str]:
         f"- faults applied: {faults}",
     ]
     if data.get("findings"):
-        lines.append(f"- first findings ({len(data['findings'])} of {data['findings_total']}):")
-        lines += [f"  - {line}" for line in data["findings"][:5]]
+        # One example per category ("stale: …", "exposure: …"); results.json holds more.
+        examples = {line.split(":", 1)[0]: line for line in reversed(data["findings"])}
+        lines.append(f"- {data['findings_total']} findings; the first of each kind:")
+        lines += [f"  - {line}" for line in reversed(examples.values())]
     lines.append("")
     return lines
 
