@@ -16,6 +16,7 @@ from venues.sim.binance.payloads import Payloads
 from venues.sim.binance.signing import Signer
 from venues.sim.binance.state import BinanceState
 from venues.sim.binance.streams import ListenKey, UserStreams
+from venues.sim.sockets import drop_streams
 from venues.sim.venue import SimVenue
 
 __all__ = ["BinanceDialect"]
@@ -51,7 +52,7 @@ class BinanceDialect:
 
     async def drop_user_streams(self) -> int:
         """Close every user-data socket (tests: force a reconnect). Returns how many were closed."""
-        return self.streams.drop_all()
+        return drop_streams(self.streams.conns)
 
     async def drop_ws_api(self) -> int:
         """Close every WS API socket (tests: force a reconnect)."""

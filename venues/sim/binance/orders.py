@@ -26,11 +26,11 @@ from venues.sim.binance.payloads import TIF_IN, Payloads
 from venues.sim.binance.state import DAY_MS, BinanceState
 from venues.sim.engine import EngineReject, SimInstrument, SimOrder
 from venues.sim.faults import Fault
+from venues.sim.reads import WEEK_MS, time_window
 from venues.sim.venue import SimVenue, WriteResult
 
-__all__ = ["WEEK_MS", "Orders", "WriteAnswer"]
+__all__ = ["Orders", "WriteAnswer"]
 
-WEEK_MS = 7 * DAY_MS
 CONDITIONAL_TYPES = frozenset({"STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"})
 
 # (HTTP status, body, fault): a write's normal answer and the fault that may replace it.
@@ -160,16 +160,7 @@ class Orders:
 
     @staticmethod
     def window(params: dict[str, str], now: int) -> tuple[int, int]:
-        start = read_int(params, "startTime")
-        end = read_int(params, "endTime")
-        if start is None and end is None:
-            end = now
-            start = end - WEEK_MS
-        elif start is None:
-            assert end is not None
-            start = end - WEEK_MS
-        elif end is None:
-            end = start + WEEK_MS
+        start, end = time_window(read_int(params, "startTime"), read_int(params, "endTime"), now)
         if end < start:
             raise ApiError(-1102, "Parameter 'startTime' must be less than 'endTime'.")
         if end - start > WEEK_MS:

@@ -22,7 +22,7 @@ from venues.sim.binance.errors import CODE_MESSAGES, ApiError, error_response
 from venues.sim.binance.payloads import Payloads
 from venues.sim.binance.state import BinanceState
 from venues.sim.engine import SimFill, SimOrder, now_ms
-from venues.sim.sockets import close_streams, serve_stream
+from venues.sim.sockets import close_streams, drop_stream, serve_stream
 from venues.sim.venue import SimVenue
 from venues.sim.wire import StreamFaultDelivery
 from venues.sim.wire import ws_send as _ws_send
@@ -151,11 +151,7 @@ class UserStreams:
         self._send_conn(target[0], target[1], event)
 
     def _drop_target(self, target: tuple[StreamConn, str]) -> None:
-        self._drop(target[0])
-
-    def _drop(self, conn: StreamConn) -> None:
-        self.conns.discard(conn)
-        conn.queue.put_nowait(None)
+        drop_stream(self.conns, target[0])
 
     async def close(self) -> None:
         for lk in self.listen_keys.values():
@@ -163,13 +159,6 @@ class UserStreams:
                 lk.timer.cancel()
         self.delivery.close()
         await close_streams(self.conns)
-
-    def drop_all(self) -> int:
-        """Close every user-data socket (tests: force a reconnect). Returns how many were closed."""
-        conns = list(self.conns)
-        for conn in conns:
-            self._drop(conn)
-        return len(conns)
 
     # ------------------------------------------------------------------ the socket
 

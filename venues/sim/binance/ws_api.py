@@ -8,12 +8,13 @@ import time
 from typing import Any
 
 import orjson
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from venues.sim.binance import fault_wire
 from venues.sim.binance.dialect import BinanceDialect
 from venues.sim.binance.errors import ApiError, error_response
 from venues.sim.fault_answers import ws_answer
+from venues.sim.sockets import serve_requests
 from venues.sim.wire import ws_send as _ws_send
 
 __all__ = ["ws_api"]
@@ -27,17 +28,8 @@ async def ws_api(d: BinanceDialect, request: web.Request) -> web.StreamResponse:
         return error_response(err)
     ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20)
     await ws.prepare(request)
-    d.api_sockets.add(ws)
     quiet = request.query.get("returnRateLimits", "true").lower() == "false"
-    try:
-        async for msg in ws:
-            if msg.type is not WSMsgType.TEXT:
-                continue
-            keep_open = await _ws_frame(d, request, ws, msg.data, quiet)
-            if not keep_open:
-                break
-    finally:
-        d.api_sockets.discard(ws)
+    await serve_requests(ws, d.api_sockets, ws, lambda data: _ws_frame(d, request, ws, data, quiet))
     return ws
 
 

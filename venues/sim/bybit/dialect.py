@@ -17,6 +17,7 @@ from venues.sim.bybit.payloads import Payloads
 from venues.sim.bybit.signing import Signer
 from venues.sim.bybit.state import BybitState
 from venues.sim.bybit.streams import PrivateStreams
+from venues.sim.sockets import drop_streams
 from venues.sim.venue import SimVenue
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ class BybitDialect:
 
     async def drop_private_streams(self) -> int:
         """Close every private-stream socket (tests: force a reconnect). Returns how many were closed."""
-        return self.streams.drop_all()
+        return drop_streams(self.streams.conns)
 
     async def drop_trade_sockets(self) -> int:
         """Close every trade WebSocket (tests: force a reconnect)."""

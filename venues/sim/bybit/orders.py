@@ -31,14 +31,14 @@ from venues.sim.bybit.payloads import (
     Payloads,
     link_id,
 )
-from venues.sim.bybit.state import DAY_MS, BybitState
+from venues.sim.bybit.state import BybitState
 from venues.sim.engine import EngineReject, SimFill, SimInstrument, SimOrder, Tif, now_ms
 from venues.sim.faults import Fault
+from venues.sim.reads import WEEK_MS, time_window
 from venues.sim.venue import SimVenue, WriteResult
 
 __all__ = ["Orders", "WriteAnswer", "decode_cursor", "encode_cursor"]
 
-WEEK_MS = 7 * DAY_MS
 LINK_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 
 # (retCode, retMsg, result, fault): a write's normal answer and the fault that may replace it.
@@ -204,15 +204,7 @@ class Orders:
 
     @staticmethod
     def window(params: dict[str, Any], now: int) -> tuple[int, int]:
-        start = read_int(params, "startTime")
-        end = read_int(params, "endTime")
-        if start is None and end is None:
-            end, start = now, now - WEEK_MS
-        elif start is None:
-            assert end is not None
-            start = end - WEEK_MS
-        elif end is None:
-            end = start + WEEK_MS
+        start, end = time_window(read_int(params, "startTime"), read_int(params, "endTime"), now)
         if end < start:
             raise param_error("startTime must be less than endTime")
         if end - start > WEEK_MS:
@@ -234,6 +226,10 @@ class Orders:
         chunk = items[offset : offset + limit]
         nxt = encode_cursor(offset + limit) if offset + limit < len(items) else ""
         return chunk, nxt
+
+    def _order_page(self, orders: list[SimOrder], params: dict[str, Any], limit: int) -> dict[str, Any]:
+        chunk, nxt = self.page(orders, params, limit)
+        return {"category": "linear", "list": [self.payloads.order_json(o) for o in chunk], "nextPageCursor": nxt}
 
     def history_retained(self, order: SimOrder, now: int) -> bool:
         """History keeps fully cancelled/rejected orders (no fills) for 24 h only (§4 OH)."""
@@ -269,8 +265,7 @@ class Orders:
                 )[: self.state.realtime_closed_limit]
                 orders = [o for o in closed if o.symbol in wanted]
         orders.sort(key=lambda o: o.numeric_id, reverse=True)
-        chunk, nxt = self.page(orders, params, limit)
-        return {"category": "linear", "list": [self.payloads.order_json(o) for o in chunk], "nextPageCursor": nxt}
+        return self._order_page(orders, params, limit)
 
     def history(self, account: str, params: dict[str, Any]) -> dict[str, Any]:
         self.check_category(params)
@@ -296,8 +291,7 @@ class Orders:
             and (status is None or STATUS_OUT[o.status] == status)
         ]
         orders.reverse()
-        chunk, nxt = self.page(orders, params, limit)
-        return {"category": "linear", "list": [self.payloads.order_json(o) for o in chunk], "nextPageCursor": nxt}
+        return self._order_page(orders, params, limit)
 
     def executions(self, account: str, params: dict[str, Any]) -> dict[str, Any]:
         self.check_category(params)

@@ -19,7 +19,7 @@ from venues.sim.bybit.payloads import Payloads, link_id, uid
 from venues.sim.bybit.signing import Signer
 from venues.sim.bybit.state import BybitState
 from venues.sim.engine import SimFill, SimOrder
-from venues.sim.sockets import close_streams, serve_stream
+from venues.sim.sockets import close_streams, drop_stream, serve_stream
 from venues.sim.venue import SimVenue
 from venues.sim.wire import StreamFaultDelivery
 
@@ -93,19 +93,11 @@ class PrivateStreams:
         conn.queue.put_nowait(orjson.dumps(message if name == message["topic"] else {**message, "topic": name}))
 
     def _drop_conn(self, conn: PrivateConn) -> None:
-        self.conns.discard(conn)
-        conn.queue.put_nowait(None)
+        drop_stream(self.conns, conn)
 
     async def close(self) -> None:
         self.delivery.close()
         await close_streams(self.conns)
-
-    def drop_all(self) -> int:
-        """Close every private-stream socket (tests: force a reconnect). Returns how many were closed."""
-        conns = list(self.conns)
-        for conn in conns:
-            self._drop_conn(conn)
-        return len(conns)
 
     # ------------------------------------------------------------------ the socket
 

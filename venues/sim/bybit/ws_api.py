@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from venues.sim.bybit import fault_wire
 from venues.sim.bybit.dialect import BybitDialect
 from venues.sim.bybit.errors import MESSAGES, ApiError, param_error, text
 from venues.sim.fault_answers import ws_answer
 from venues.sim.faults import FaultKind
+from venues.sim.sockets import serve_requests
 from venues.sim.wire import ws_send as _ws_send
 
 __all__ = ["TradeConn", "trade_ws"]
@@ -45,21 +46,16 @@ async def trade_ws(d: BybitDialect, request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20)
     await ws.prepare(request)
     conn = TradeConn(ws, request, d.new_conn_id())
-    d.trade_conns.add(conn)
-    try:
-        async for msg in ws:
-            if msg.type is not WSMsgType.TEXT:
-                continue
-            try:
-                keep_open = await _trade_frame(d, conn, msg.data)
-            except Exception:  # never crash the socket on a bad frame
-                log.exception("bybit sim: trade frame failed")
-                await _ws_send(ws, {"retCode": 10016, "retMsg": MESSAGES[10016], "connId": conn.conn_id})
-                keep_open = True
-            if not keep_open:
-                break
-    finally:
-        d.trade_conns.discard(conn)
+
+    async def answer(data: str) -> bool:
+        try:
+            return await _trade_frame(d, conn, data)
+        except Exception:  # never crash the socket on a bad frame
+            log.exception("bybit sim: trade frame failed")
+            await _ws_send(ws, {"retCode": 10016, "retMsg": MESSAGES[10016], "connId": conn.conn_id})
+            return True
+
+    await serve_requests(ws, d.trade_conns, conn, answer)
     return ws
 
 
