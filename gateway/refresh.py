@@ -93,7 +93,8 @@ class RefreshResult:
 
 
 def advances(view: tuple[OrderState | None, Decimal], order: OrderReport) -> bool:
-    """Whether ``order`` tells more than a handle's ``(state, filled)`` view: more filled, or closed.
+    """Whether ``order`` tells more than a handle's ``(state, filled)`` view: more filled, closed, or a
+    state where the handle knew none.
 
     Filled quantity only grows and a closed order never reopens, so anything else is the same or
     an older view (the stream may already have delivered it).
@@ -101,7 +102,9 @@ def advances(view: tuple[OrderState | None, Decimal], order: OrderReport) -> boo
     state, filled = view
     if order.filled_quantity != filled:
         return order.filled_quantity > filled
-    return order.state.is_terminal and not (state is not None and state.is_terminal)
+    if state is None:  # an ack without a state (Bybit's): the venue's NEW is news to the handle
+        return True
+    return order.state.is_terminal and not state.is_terminal
 
 
 class OrderRefresher:

@@ -51,6 +51,9 @@ class LedgerSnapshot:
     reserved: Decimal
     reservations: dict[str, Decimal]  # command id -> notional still reserved
     positions: dict[tuple[str, str], Decimal]  # (venue, instrument) -> signed notional
+    # (venue, instrument) -> signed quantity: unlike the cost basis, it does not depend on the
+    # order in which fills were applied, so it can be compared with the venue's exactly.
+    quantities: dict[tuple[str, str], Decimal] = field(default_factory=dict)
 
 
 class Ledger(Protocol):
@@ -137,9 +140,7 @@ class InMemoryLedger:
             self._sent_by_venue.setdefault(request.venue, deque()).append(now)
             return expired
 
-    def _check(
-        self, r: ReservationRequest, delta: Decimal, limits: RiskLimits, now: float, halted: str | None
-    ) -> None:
+    def _check(self, r: ReservationRequest, delta: Decimal, limits: RiskLimits, now: float, halted: str | None) -> None:
         if r.command_id in self._reservations:
             raise RiskRejected(f"command {r.command_id} already holds a reservation", limit="duplicate_command")
         if halted is not None and not r.reduces:
@@ -265,6 +266,7 @@ class InMemoryLedger:
             reserved=total,
             reservations=reserved,
             positions=dict(self._positions),
+            quantities={k: q for k, q in self._position_qty.items() if q},
         )
 
     async def close(self) -> None:

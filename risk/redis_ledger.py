@@ -318,10 +318,15 @@ class RedisLedger:
         pos = await self._client.hgetall(f"{self._ns}:pos")
         reservations = {_text(k): Decimal(str(orjson.loads(v)["n"])) / N_SCALE for k, v in res.items()}
         positions: dict[tuple[str, str], Decimal] = {}
+        quantities: dict[tuple[str, str], Decimal] = {}
         for k, v in pos.items():
-            if _text(k).startswith("qty:"):
+            name = _text(k)
+            if name.startswith("qty:"):
+                venue, instrument = name[4:].split("|", 1)
+                if qty := Decimal(_text(v)) / Q_SCALE:
+                    quantities[(venue, instrument)] = qty
                 continue
-            venue, instrument = _text(k).split("|", 1)
+            venue, instrument = name.split("|", 1)
             positions[(venue, instrument)] = Decimal(_text(v)) / N_SCALE
         reserved = sum(reservations.values(), Decimal(0))
         return LedgerSnapshot(
@@ -329,6 +334,7 @@ class RedisLedger:
             reserved=reserved,
             reservations=reservations,
             positions=positions,
+            quantities=quantities,
         )
 
     async def clear(self) -> None:

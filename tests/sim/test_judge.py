@@ -248,17 +248,34 @@ async def test_a_create_said_rejected_while_the_order_exists_is_wrong() -> None:
 class Snapshot:
     positions: dict[tuple[str, str], Decimal]
     reservations: dict[str, Decimal]
+    quantities: dict[tuple[str, str], Decimal] = field(default_factory=dict)
 
 
 async def test_a_gate_position_off_the_venues_fills_is_an_exposure_finding(gateway_sim: Any) -> None:
     record = CampaignRecord(gateway_sim)
     assert record.judge(Snapshot({}, {})).ok  # nothing traded, nothing held
-    off = record.judge(Snapshot({("binance", "BTC/USDT:USDT"): Decimal("100")}, {}))
+    key = ("binance", "BTC/USDT:USDT")
+    off = record.judge(Snapshot({key: Decimal("100")}, {}))
     assert off.counts["exposure_mismatches"] == 1 and not off.ok
-    assert "venue fills make 0" in off.findings[0].truth
+    assert "flat position" in off.findings[0].truth
+    missed = record.judge(Snapshot({key: Decimal("100")}, {}, {key: Decimal("0.002")}))
+    assert "venue fills make qty 0" in missed.findings[0].truth
 
 
 def test_attempts_are_stamped_on_the_monotonic_clock() -> None:
     before = time.monotonic_ns()
     attempt = WriteAttempt("binance", "cancel", "rest", "x", "1", True, "canceled", None, 0)
     assert before <= attempt.arrived_ns <= time.monotonic_ns()
+
+
+def test_a_gate_position_is_judged_by_quantity_exactly_and_basis_within_the_fill_prices() -> None:
+    from venues.sim.judge import _Position
+
+    position = _Position()
+    position.add(Decimal("0.002"), Decimal("50000"))
+    position.add(Decimal("-0.001"), Decimal("51000"))
+    position.add(Decimal("0.001"), Decimal("49000"))  # net 0.002 at prices 49000..51000
+    assert position.disagrees(Decimal("0.002"), Decimal("99")) == ""  # 49.5k average: a valid basis
+    assert position.disagrees(Decimal("0.002"), Decimal("-99")) != ""  # wrong sign
+    assert position.disagrees(Decimal("0.002"), Decimal("150")) != ""  # a fill counted twice
+    assert "qty 0.002" in position.disagrees(Decimal("0.003"), Decimal("150"))

@@ -170,7 +170,7 @@ def test_the_handle_keeps_the_most_advanced_view() -> None:
         ((OrderState.PARTIALLY_FILLED, "0.001"), OrderState.NEW, "0", False),
         ((OrderState.PARTIALLY_FILLED, "0.001"), OrderState.CANCELED, "0.001", True),
         ((OrderState.FILLED, "0.002"), OrderState.FILLED, "0.002", False),
-        ((None, "0"), OrderState.NEW, "0", False),
+        ((None, "0"), OrderState.NEW, "0", True),  # an ack without a state (Bybit): NEW is news
     ],
 )
 def test_what_counts_as_ahead(view: tuple[OrderState | None, str], state: OrderState, filled: str, ahead: bool) -> None:

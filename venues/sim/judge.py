@@ -13,8 +13,10 @@ create's lifecycle; ``judge()`` then compares, command by command:
   difference after settling is a *stale handle*;
 - **cancel**: ACCEPTED ⇔ *this* cancel request is the one the venue processed and that canceled the
   order; REJECTED ⇔ it did not cancel it; UNKNOWN is *unresolved* (listed with its reason);
-- **gate** (when given its snapshot): the signed position notional per instrument against the
-  venue's fills, and no reservation still held for an order the venue has closed.
+- **gate** (when given its snapshot): the signed position quantity per instrument exactly equal
+  to the venue's fills, its cost basis within what those fills' prices allow (the basis depends
+  on the order fills were applied in), and no reservation still held for an order the venue
+  has closed.
 
 How a cancel meets its truth. The venue records one ``WriteAttempt`` per cancel request that
 reached it (processed or not, fault or not), keyed by the target's client order id; a request
@@ -88,6 +90,9 @@ class GateSnapshot(Protocol):
 
     @property
     def reservations(self) -> Mapping[str, Decimal]: ...
+
+    @property
+    def quantities(self) -> Mapping[tuple[str, str], Decimal]: ...
 
 
 @dataclass
@@ -530,16 +535,19 @@ class CampaignRecord:
         return CORRECT
 
     def _judge_gate(self, gate: GateSnapshot, counts: dict[str, int], findings: list[Finding]) -> None:
+        """Quantities exactly; the cost basis within the fills' price range (module doc)."""
         truth = _venue_positions(self.sim)
-        for key in sorted(set(truth) | {k for k, v in gate.positions.items() if v}):
-            expected = truth.get(key, Decimal(0))
-            held = gate.positions.get(key, Decimal(0))
-            if abs(held - expected) > _ABS_TOLERANCE + _REL_TOLERANCE * abs(expected):
+        held_qty = gate.quantities
+        keys = set(truth) | {k for k, v in gate.positions.items() if v} | {k for k, v in held_qty.items() if v}
+        for key in sorted(keys):
+            position = truth.get(key, _Position())
+            qty = held_qty.get(key, Decimal(0))
+            basis = gate.positions.get(key, Decimal(0))
+            problem = position.disagrees(qty, basis)
+            if problem:
                 counts["exposure_mismatches"] += 1
                 findings.append(
-                    Finding(
-                        "exposure", 0, "gate position", key[0], key[1], f"{held:f}", f"venue fills make {expected:f}"
-                    )
+                    Finding("exposure", 0, "gate position", key[0], key[1], f"qty {qty:f} basis {basis:f}", problem)
                 )
         creates = {c.order_cid: c for c in self.commands if c.operation is CommandOperation.CREATE_ORDER}
         for cid, reserved in gate.reservations.items():
@@ -565,34 +573,46 @@ class CampaignRecord:
                 )
 
 
-def _venue_positions(sim: SimExchange) -> dict[tuple[str, str], Decimal]:
-    """Signed position notional per (venue, unified instrument) from every fill, in trade order.
+@dataclass
+class _Position:
+    """A venue position from its fills: net quantity, and the range of fill prices that built it."""
 
-    The cost-basis rule a position follows: adding sums the fills' notionals, reducing scales the
-    basis with the quantity left (flat is zero), a flip starts again at the flipping fill's price.
-    """
-    out: dict[tuple[str, str], Decimal] = {}
+    qty: Decimal = Decimal(0)
+    low: Decimal | None = None
+    high: Decimal | None = None
+
+    def add(self, signed_qty: Decimal, price: Decimal) -> None:
+        self.qty += signed_qty
+        self.low = price if self.low is None else min(self.low, price)
+        self.high = price if self.high is None else max(self.high, price)
+
+    def disagrees(self, qty: Decimal, basis: Decimal) -> str:
+        """Why a gate's (quantity, cost basis) cannot be this position, or "" when it can be.
+
+        The quantity must match exactly. The cost basis depends on the order the gate applied the
+        fills in (reducing scales it proportionally), so it is only bounded: a position's basis is
+        its quantity at prices within the range of the fills that built it, with its sign.
+        """
+        if qty != self.qty:
+            return f"venue fills make qty {self.qty:f}"
+        if qty == 0:
+            return "" if abs(basis) <= _ABS_TOLERANCE else "venue fills make a flat position (basis 0)"
+        assert self.low is not None and self.high is not None
+        low, high = sorted((qty * self.low, qty * self.high))
+        slack = _ABS_TOLERANCE + _REL_TOLERANCE * max(abs(low), abs(high))
+        if low - slack <= basis <= high + slack:
+            return ""
+        return f"venue fills make qty {self.qty:f} at {self.low:f}..{self.high:f}: basis {low:f}..{high:f}"
+
+
+def _venue_positions(sim: SimExchange) -> dict[tuple[str, str], _Position]:
+    """Each (venue, unified instrument)'s position from every fill the venue made."""
+    out: dict[tuple[str, str], _Position] = {}
     for name, venue in sim.venues.items():
         engine = venue.engine
-        fills = sorted(
-            ((order, fill) for order in engine.orders.values() for fill in order.fills), key=lambda of: of[1].trade_id
-        )
-        qty: dict[str, Decimal] = {}
-        basis: dict[str, Decimal] = {}
-        for order, fill in fills:
+        for order in engine.orders.values():
             sign = Decimal(1) if order.side == "BUY" else Decimal(-1)
-            old_qty, old_basis = qty.get(order.symbol, Decimal(0)), basis.get(order.symbol, Decimal(0))
-            new_qty = old_qty + sign * fill.qty
-            if new_qty == 0:
-                new_basis = Decimal(0)
-            elif old_qty == 0 or (old_qty > 0) == (sign > 0):
-                new_basis = old_basis + sign * fill.qty * fill.price
-            elif (new_qty > 0) == (old_qty > 0):
-                new_basis = old_basis * new_qty / old_qty
-            else:
-                new_basis = fill.price * new_qty
-            qty[order.symbol], basis[order.symbol] = new_qty, new_basis
-        for symbol, value in basis.items():
-            if value:
-                out[(name, engine.instruments[symbol].unified)] = value
-    return out
+            for fill in order.fills:
+                key = (name, engine.instruments[order.symbol].unified)
+                out.setdefault(key, _Position()).add(sign * fill.qty, fill.price)
+    return {k: p for k, p in out.items() if p.qty or p.low is not None}
