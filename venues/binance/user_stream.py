@@ -24,7 +24,7 @@ from venues.base import VenueEventSink, VenueReadError
 from venues.binance.rest import BinanceRest
 from venues.binance.schemas.parse import ParseError, order_update_report
 from venues.common import UpdateFilter
-from venues.transport import WsConnection
+from venues.websocket import WsConnection
 
 __all__ = ["UserStream"]
 

@@ -16,7 +16,7 @@ import orjson
 from venues.base import OutcomeUnknown, RateLimitState
 from venues.binance.codes import write_error
 from venues.binance.signing import ws_signing_payload
-from venues.transport import WsRpc
+from venues.websocket import WsRpc
 
 __all__ = ["BinanceWsApi"]
 

@@ -24,7 +24,7 @@ from venues.base import VenueEventSink
 from venues.bybit.schemas.parse import FILL_EXEC_TYPES, ParseError, execution_update_report, order_report
 from venues.bybit.ws_api import AuthFailed, authenticate
 from venues.common import UpdateFilter
-from venues.transport import WsConnection
+from venues.websocket import WsConnection
 
 __all__ = ["PrivateStream"]
 

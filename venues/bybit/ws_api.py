@@ -22,7 +22,7 @@ from venues.base import OutcomeUnknown
 from venues.bybit.codes import write_error
 from venues.bybit.schemas.parse import ParseError, envelope
 from venues.bybit.signing import ws_auth_payload
-from venues.transport import WsRpc
+from venues.websocket import WsRpc
 
 __all__ = ["AuthFailed", "BybitTradeWs", "authenticate"]
 
