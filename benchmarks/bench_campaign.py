@@ -185,7 +185,7 @@ class Campaign:
                 self._sweep_mark()
             if i % settings.stream_fault_every == 0:
                 self._script_stream_fault(i // settings.stream_fault_every)
-            if i % settings.rate_limit_every == settings.rate_limit_every // 2:
+            if i % settings.rate_limit_every == 50 % settings.rate_limit_every:  # the first one early, for short runs
                 self._script_rate_limit()
             self._spawn(self.tasks, self._one(slots))
         await asyncio.gather(*list(self.tasks))
