@@ -3,8 +3,8 @@
 Venue facts: docs/venues/binance-usdm.md §3, §9; classes: docs/venues/README.md.
 
 Sets are named by outcome, never by action (no ``RETRY_*``: nautilus retried ``-1007``,
-which resends an order that may have executed). ``write_error`` and ``read_error`` are the
-only places an HTTP status + venue code becomes an outcome:
+which resends an order that may have executed). ``CODES`` hands them to the shared
+classification (``venues.codebook``); for Binance it reads:
 
     write:  -2xx parseable order          ACCEPTED (not here)
             429 / 418 / RATE_LIMIT_CODES  Rejected(retriable, retry_after)
@@ -21,18 +21,12 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 
-from venues.base import (
-    DuplicateEvidence,
-    OutcomeUnknown,
-    Rejected,
-    VenueError,
-    VenueRateLimited,
-    VenueReadError,
-    VenueUnreachable,
-)
+from venues.codebook import CodeBook
 
 __all__ = [
+    "CODES",
     "DUPLICATE_CODES",
     "NOT_FOUND_CODES",
     "RATE_LIMIT_CODES",
@@ -79,7 +73,7 @@ DEFAULT_418_WAIT = 120.0
 
 
 def retry_after_seconds(
-    status: int, headers: dict[str, str], msg: str = "", retry_after_ms: int | None = None
+    status: int, headers: Mapping[str, str], msg: str = "", retry_after_ms: int | None = None
 ) -> float:
     """The venue's wait: ``Retry-After`` header, a ``banned until <ms>`` message, a WS ``retryAfter`` (ms epoch)."""
     header = headers.get("retry-after")
@@ -97,49 +91,14 @@ def retry_after_seconds(
     return DEFAULT_418_WAIT if status == 418 else DEFAULT_429_WAIT
 
 
-def write_error(
-    status: int,
-    code: int | None,
-    msg: str,
-    *,
-    what: str,
-    headers: dict[str, str] | None = None,
-    retry_after_ms: int | None = None,
-) -> VenueError:
-    """Classify a non-success answer to a create or cancel (see the module docstring)."""
-    native = str(code) if code is not None else f"HTTP {status}"
-    text = f"{what}: {msg}" if msg else f"{what}: HTTP {status}"
-    if status in (429, 418) or (code is not None and code in RATE_LIMIT_CODES):
-        wait = retry_after_seconds(status, headers or {}, msg, retry_after_ms)
-        return Rejected(text, native_code=native, retriable=True, retry_after=wait)
-    if status >= 500 or status == 408:
-        return OutcomeUnknown(text, native_code=native)
-    if code is None:
-        if status in (401, 403):  # auth / WAF: refused at the edge
-            return Rejected(text, native_code=native)
-        return OutcomeUnknown(text, native_code=native)
-    if code in UNKNOWN_CODES:
-        return OutcomeUnknown(text, native_code=native)
-    if code in DUPLICATE_CODES:
-        return DuplicateEvidence(text, native_code=native)
-    if code in REJECT_CODES:
-        return Rejected(text, native_code=native)
-    return OutcomeUnknown(f"{text} (unrecognised code: outcome not proven)", native_code=native)
-
-
-def read_error(
-    status: int,
-    code: int | None,
-    msg: str,
-    *,
-    what: str,
-    headers: dict[str, str] | None = None,
-    retry_after_ms: int | None = None,
-) -> VenueReadError:
-    """Classify a failed read (it never decides a command's outcome)."""
-    text = f"{what}: " + (f"{code} {msg}" if code is not None else f"HTTP {status} {msg}".rstrip())
-    if status in (429, 418) or (code is not None and code in RATE_LIMIT_CODES):
-        return VenueRateLimited(text, retry_after=retry_after_seconds(status, headers or {}, msg, retry_after_ms))
-    if status >= 500 or status == 408 or (code is not None and code in UNKNOWN_CODES):
-        return VenueUnreachable(text)
-    return VenueReadError(text)
+CODES = CodeBook(
+    reject=REJECT_CODES,
+    unknown=UNKNOWN_CODES,
+    rate_limit=RATE_LIMIT_CODES,
+    duplicate=DUPLICATE_CODES,
+    rate_limit_statuses=frozenset({429, 418}),
+    edge_reject_statuses=frozenset({401, 403}),  # auth / WAF, without a code
+    retry_after=retry_after_seconds,
+)
+write_error = CODES.write_error
+read_error = CODES.read_error

@@ -3,12 +3,13 @@
 Venue facts: docs/venues/bybit-v5.md §3, §5, §8; classes: docs/venues/README.md.
 
 Bybit's envelope rule: a business error comes back as HTTP 200 with ``retCode != 0``, so a
-retCode is classified first and the HTTP status only when there is no envelope.
-``write_error`` and ``read_error`` are the only places an answer becomes an outcome:
+retCode is classified first and the HTTP status only when there is no envelope
+(``code_decides``). ``CODES`` hands the sets to the shared classification
+(``venues.codebook``); for Bybit it reads:
 
     write:  retCode 0 + orderId               ACCEPTED (an ack; not here)
             RATE_LIMIT_CODES, HTTP 429 / 403  Rejected(retriable, retry_after)
-            any 5xx, 408, UNKNOWN_CODES       OutcomeUnknown
+            any 5xx, UNKNOWN_CODES, 408 bare  OutcomeUnknown
             DUPLICATE_CODES                   DuplicateEvidence (reconcile by orderLinkId)
             REJECT_CODES, CANCEL_REJECT_CODES Rejected
             HTTP 401 / 404 without envelope   Rejected (refused at the edge)
@@ -23,18 +24,11 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from venues.base import (
-    DuplicateEvidence,
-    OutcomeUnknown,
-    Rejected,
-    VenueError,
-    VenueRateLimited,
-    VenueReadError,
-    VenueUnreachable,
-)
+from venues.codebook import CodeBook
 
 __all__ = [
     "CANCEL_REJECT_CODES",
+    "CODES",
     "DUPLICATE_CODES",
     "RATE_LIMIT_CODES",
     "REJECT_CODES",
@@ -86,38 +80,20 @@ def retry_after_seconds(status: int, headers: Mapping[str, str]) -> float:
     return IP_BAN_WAIT if status == 403 else DEFAULT_RATE_LIMIT_WAIT
 
 
-def write_error(
-    status: int, code: int | None, msg: str, *, what: str, headers: Mapping[str, str] | None = None
-) -> VenueError:
-    """Classify a create/cancel answer that is not an ack (see the module docstring)."""
-    native = str(code) if code is not None else f"HTTP {status}"
-    text = f"{what}: {msg}" if msg else f"{what}: HTTP {status}"
-    if code is not None:
-        if code in RATE_LIMIT_CODES:
-            wait = retry_after_seconds(status, headers or {})
-            return Rejected(text, native_code=native, retriable=True, retry_after=wait)
-        if code in UNKNOWN_CODES or status >= 500:
-            return OutcomeUnknown(text, native_code=native)
-        if code in DUPLICATE_CODES:
-            return DuplicateEvidence(text, native_code=native)
-        if code in REJECT_CODES or code in CANCEL_REJECT_CODES:
-            return Rejected(text, native_code=native)
-        return OutcomeUnknown(f"{text} (unrecognised retCode: outcome not proven)", native_code=native)
-    if status in (429, 403):
-        wait = retry_after_seconds(status, headers or {})
-        return Rejected(text, native_code=native, retriable=True, retry_after=wait)
-    if status in (401, 404):
-        return Rejected(text, native_code=native)
-    return OutcomeUnknown(text, native_code=native)
+def _wait(status: int, headers: Mapping[str, str], msg: str, retry_after_ms: int | None) -> float:
+    return retry_after_seconds(status, headers)  # Bybit says how long only in headers
 
 
-def read_error(
-    status: int, code: int | None, msg: str, *, what: str, headers: Mapping[str, str] | None = None
-) -> VenueReadError:
-    """Classify a failed read (it never decides a command's outcome)."""
-    text = f"{what}: " + (f"{code} {msg}" if code is not None else f"HTTP {status} {msg}".rstrip())
-    if (code is not None and code in RATE_LIMIT_CODES) or (code is None and status in (429, 403)):
-        return VenueRateLimited(text, retry_after=retry_after_seconds(status, headers or {}))
-    if status >= 500 or status == 408 or (code is not None and code in UNKNOWN_CODES):
-        return VenueUnreachable(text)
-    return VenueReadError(text)
+CODES = CodeBook(
+    reject=REJECT_CODES | CANCEL_REJECT_CODES,
+    unknown=UNKNOWN_CODES,
+    rate_limit=RATE_LIMIT_CODES,
+    duplicate=DUPLICATE_CODES,
+    rate_limit_statuses=frozenset({429, 403}),  # 403: "access too frequent", an IP ban
+    edge_reject_statuses=frozenset({401, 404}),
+    retry_after=_wait,
+    code_decides=True,  # the envelope rule
+    code_name="retCode",
+)
+write_error = CODES.write_error
+read_error = CODES.read_error
