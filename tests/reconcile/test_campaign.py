@@ -145,6 +145,7 @@ async def test_the_strict_fault_campaign_passes_the_judge(seed: int) -> None:
     assert results["ok"]
     assert results["repeated_cancels"] > 20 and results["unknown_acks"] > 30
     assert results["fault_kinds_missing"] == []
-    assert set(results["by_venue_transport"]) == {"binance/rest", "binance/ws", "bybit/rest", "bybit/ws"}
+    # (a command refused before sending, e.g. by the gate, went out on no transport: venue/None)
+    assert {"binance/rest", "binance/ws", "bybit/rest", "bybit/ws"} <= set(results["by_venue_transport"])
     judge = results["judge"]
     assert judge["creates_correct"] == results["creates"] and judge["cancels_correct"] == results["cancels"]
