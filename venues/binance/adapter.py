@@ -1,53 +1,42 @@
 """``BinanceUsdm``: the Binance USD-M futures adapter (REST, WebSocket API, user stream) on ``AdapterBase``.
 
-Hot path (submit -> ack) is kept lean: headers precomputed, query strings built by hand,
-orjson, one pydantic model (the receipt). Writes are sent once and classified by
-``codes.write_error``; reads raise ``VenueReadError`` subclasses and page until the asked
-window is fully covered.
+Only Binance's wire work is here: its defaults and routes, ids, request params, the write-answer
+schema, the market reads at start and how reads page (windows under 7 days, halved while a page
+is full). Hot path (submit -> ack) is kept lean: headers precomputed, query strings built by
+hand, orjson, one pydantic model (the receipt). Writes are sent once and classified by
+``codes.write_error``; reads raise ``VenueReadError`` subclasses.
 
 § numbers below cite docs/venues/binance-usdm.md.
 """
 
 from __future__ import annotations
 
-import logging
 import re
-from collections.abc import Awaitable
-from datetime import datetime
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
+from typing import Any, Unpack
 
 from gateway.model import (
     CancelRequest,
     CommandOperation,
-    CommandReceipt,
     OrderReport,
     OrderRequest,
     OrderType,
     TimeInForce,
-    TradeReport,
-    Transport,
 )
-from venues.base import (
-    InvalidOrderError,
-    OutcomeUnknown,
-    VenueEventSink,
-    VenueReadError,
-    check_amount,
-    receipt_accepted,
-)
+from venues.adapter_base import AdapterBase
+from venues.base import InstrumentFilters, InvalidOrderError, VenueEventSink, VenueReadError
 from venues.binance.filters import parse_exchange_info, rate_limit_weight
 from venues.binance.rest import BinanceRest, NotFound
 from venues.binance.schemas.answer import cancel_answer, create_answer
-from venues.binance.schemas.parse import ParseError, order_report, trade_report
+from venues.binance.schemas.frames import mark_prices, server_time_ms
+from venues.binance.schemas.parse import order_report, trade_report
 from venues.binance.user_stream import UserStream
 from venues.binance.ws_api import BinanceWsApi
-from venues.common import AdapterBase, check_id, epoch_ms, fmt_decimal, to_decimal
-from venues.transport import HttpKind
+from venues.common import WriteAnswer, check_id, fmt_decimal
+from venues.dialect import AdapterOptions, Dialect, WriteRoute
 
 __all__ = ["BinanceUsdm"]
-
-log = logging.getLogger(__name__)
 
 # Applied with fullmatch (re.match with "$" let "id\n" through). §8 newClientOrderId.
 CLIENT_ID_RE = re.compile(r"[.A-Z:/a-z0-9_-]{1,36}")
@@ -58,111 +47,88 @@ INT64_MAX = 2**63 - 1
 _TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK", TimeInForce.POST_ONLY: "GTX"}
 WEEK_MS = 7 * 86_400_000
 PAGE_LIMIT = 1000
+ORDER_PATH = "/fapi/v1/order"
+
+DIALECT = Dialect(
+    name="binance",
+    rest_url="https://fapi.binance.com",
+    ws_api_url="wss://ws-fapi.binance.com/ws-fapi/v1",
+    stream_url="wss://fstream.binance.com",
+    history_lag_seconds=1.0,
+    writes={
+        CommandOperation.CREATE_ORDER: WriteRoute("POST", ORDER_PATH, "order.place"),  # §5 NO, §6
+        CommandOperation.CANCEL_ORDER: WriteRoute("DELETE", ORDER_PATH, "order.cancel"),  # §5 CO, §6
+    },
+    history_path="/fapi/v1/allOrders",  # §5 AO
+    trades_path="/fapi/v1/userTrades",  # §5 UT
+    parse_order=order_report,
+    parse_trade=trade_report,
+    answer="2xx answer",
+)
 
 
 class BinanceUsdm(AdapterBase):
-    """One Binance USD-M account. ``BinanceUsdm(key, secret).name == "binance"``."""
+    """One Binance USD-M account. ``BinanceUsdm(key, secret).name == "binance"``.
 
+    Keyword arguments are ``AdapterBase``'s (defaults: ``DIALECT``), plus ``keepalive_seconds``,
+    how often the user stream's listenKey is renewed.
+    """
+
+    DIALECT = DIALECT
     # allOrders lists open orders too: once past the history lag, history alone covers a window.
     history_includes_open_orders = True
+    rest: BinanceRest
+    ws_api: BinanceWsApi | None = None
+    user_stream: UserStream | None = None
 
     def __init__(
-        self,
-        api_key: str,
-        api_secret: str,
-        *,
-        rest_url: str = "https://fapi.binance.com",
-        ws_api_url: str | None = "wss://ws-fapi.binance.com/ws-fapi/v1",
-        stream_url: str | None = "wss://fstream.binance.com",
-        request_timeout: float = 10.0,
-        recv_window_ms: int = 5000,
-        http: HttpKind = "aiohttp",
-        name: str = "binance",
-        history_lag_seconds: float = 1.0,
-        connect_wait_seconds: float = 5.0,
-        keepalive_seconds: float = 1800.0,
+        self, api_key: str, api_secret: str, *, keepalive_seconds: float = 1800.0, **options: Unpack[AdapterOptions]
     ):
-        super().__init__(
-            name=name,
-            api_key=api_key,
-            api_secret=api_secret,
-            rest_url=rest_url,
-            ws_api_url=ws_api_url,
-            stream_url=stream_url,
-            request_timeout=request_timeout,
-            recv_window_ms=recv_window_ms,
-            http=http,
-            history_lag_seconds=history_lag_seconds,
-        )
-        self._clock_offset_ms = 0
-        self._connect_wait = min(connect_wait_seconds, request_timeout)
         self._keepalive_seconds = keepalive_seconds
-        self.rest = BinanceRest(
-            self._rest, self.rest_url, api_key, self._sign, recv_window_ms, self._rate, self._now_ms
-        )
-        self.ws_api: BinanceWsApi | None = None
-        self.user_stream: UserStream | None = None
+        super().__init__(api_key, api_secret, **options)
 
-    def _now_ms(self) -> int:
-        return epoch_ms() + self._clock_offset_ms
+    def _build(self) -> None:
+        self.rest = BinanceRest(
+            self._rest, self.rest_url, self.api_key, self._sign, self.recv_window_ms, self._rate, self._now_ms
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
-    def _open_streams(self, sink: VenueEventSink) -> list[Awaitable[None]]:
-        """The WebSocket API and the user data stream."""
-        starts: list[Awaitable[None]] = []
-        if self.ws_api_url:
-            self.ws_api = BinanceWsApi(
-                self.ws_api_url,
-                name=self.name,
-                api_key=self.api_key,
-                sign=self._sign,
-                recv_window_ms=self.recv_window_ms,
-                rate=self._rate,
-                clock=self._now_ms,
-                on_down=self._socket_down("WebSocket API"),
-            )
-            starts.append(self.ws_api.start(self._connect_wait))
-        if self.stream_url:
-            self.user_stream = UserStream(
-                self.rest,
-                self.stream_url,
-                name=self.name,
-                sink=sink,
-                unify=self.unified,
-                keepalive_seconds=self._keepalive_seconds,
-            )
-            starts.append(self.user_stream.start(self._connect_wait))
-        return starts
+    def _make_order_socket(self, url: str) -> BinanceWsApi:
+        self.ws_api = BinanceWsApi(
+            url,
+            name=self.name,
+            api_key=self.api_key,
+            sign=self._sign,
+            recv_window_ms=self.recv_window_ms,
+            rate=self._rate,
+            clock=self._now_ms,
+            on_down=self._socket_down("WebSocket API"),
+        )
+        return self.ws_api
 
-    async def _load_markets(self) -> None:
-        t0 = epoch_ms()
-        server = await self.rest.read("/fapi/v1/time", signed=False)
-        t1 = epoch_ms()
-        if isinstance(server, dict) and "serverTime" in server:
-            offset = int(server["serverTime"]) - (t0 + t1) // 2
-            self._clock_offset_ms = offset if abs(offset) > 250 else 0
+    def _make_user_stream(self, url: str, sink: VenueEventSink) -> UserStream:
+        self.user_stream = UserStream(
+            self.rest, url, name=self.name, sink=sink, unify=self.unified, keepalive_seconds=self._keepalive_seconds
+        )
+        return self.user_stream
+
+    def _order_socket(self) -> BinanceWsApi | None:
+        return self.ws_api
+
+    def _user_stream(self) -> UserStream | None:
+        return self.user_stream
+
+    async def _server_time_ms(self) -> int | None:
+        return server_time_ms(await self.rest.read("/fapi/v1/time", signed=False))
+
+    async def _instrument_filters(self) -> list[InstrumentFilters]:
         info = await self.rest.read("/fapi/v1/exchangeInfo", signed=False)
-        for filters in parse_exchange_info(self.name, info):
-            self._set_filters(filters)
         self._rate.limit = rate_limit_weight(info) or self._rate.limit
-        marks = await self.rest.read("/fapi/v1/premiumIndex", signed=False)
-        for item in marks if isinstance(marks, list) else [marks]:
-            symbol = item.get("symbol") if isinstance(item, dict) else None
-            if symbol in self._native_to_unified:
-                try:
-                    self._marks[self._native_to_unified[symbol]] = to_decimal(item["markPrice"])
-                except (KeyError, ValueError):
-                    continue
+        return parse_exchange_info(self.name, info)
 
-    async def _close_streams(self) -> None:
-        if self.user_stream is not None:
-            await self.user_stream.close()
-        if self.ws_api is not None:
-            await self.ws_api.close()
-
-    def _ws_up(self) -> bool:
-        return self.ws_api is not None and self.ws_api.is_up
+    async def _mark_prices(self) -> Iterable[tuple[str, Decimal]]:
+        return mark_prices(await self.rest.read("/fapi/v1/premiumIndex", signed=False))
 
     def _check_client_order_id(self, client_order_id: str) -> None:
         check_id(
@@ -180,84 +146,23 @@ class BinanceUsdm(AdapterBase):
 
     # ------------------------------------------------------------------ writes
 
-    def _order_params(self, request: OrderRequest) -> list[tuple[str, str]]:
-        """Every value checked for Binance before it is built into a request (REST and WS alike)."""
-        if request.client_order_id is None:
-            raise InvalidOrderError("client_order_id", "must be set before sending (the gateway assigns one)")
-        self._check_client_order_id(request.client_order_id)
-        where = {"venue": self.name, "instrument": request.instrument}
-        check_amount("quantity", request.quantity, **where)
-        if request.price is not None:
-            check_amount("price", request.price, **where)
-        params = [("symbol", self.native(request.instrument)), ("side", request.side.value)]
+    def _order_params(self, request: OrderRequest) -> dict[str, Any]:
+        """A create's params, REST and WS alike; newOrderRespType=RESULT so the answer carries the order."""
+        params = {"symbol": self.native(request.instrument), "side": request.side.value}
         if request.type is OrderType.LIMIT:
             assert request.price is not None
-            params += [
-                ("type", "LIMIT"),
-                ("timeInForce", _TIF[request.time_in_force]),
-                ("quantity", fmt_decimal(request.quantity)),
-                ("price", fmt_decimal(request.price)),
-            ]
+            params["type"] = "LIMIT"
+            params["timeInForce"] = _TIF[request.time_in_force]
+            params["quantity"] = fmt_decimal(request.quantity)
+            params["price"] = fmt_decimal(request.price)
         else:
-            params += [("type", "MARKET"), ("quantity", fmt_decimal(request.quantity))]
+            params["type"] = "MARKET"
+            params["quantity"] = fmt_decimal(request.quantity)
         if request.reduce_only:
-            params.append(("reduceOnly", "true"))
-        params += [("newClientOrderId", request.client_order_id), ("newOrderRespType", "RESULT")]
+            params["reduceOnly"] = "true"
+        params["newClientOrderId"] = self._client_id(request)
+        params["newOrderRespType"] = "RESULT"
         return params
-
-    def _accepted(
-        self,
-        request: OrderRequest | CancelRequest,
-        body: dict[str, Any],
-        operation: CommandOperation,
-        transport: Transport,
-        sent_at: datetime,
-        request_id: str | None,
-    ) -> CommandReceipt:
-        """ACCEPTED only for an answer that passes the write-answer schema; anything else proves nothing."""
-        symbol = self.native(request.instrument)
-        try:
-            if isinstance(request, OrderRequest):
-                assert request.client_order_id is not None  # the gateway assigns one before sending
-                answer = create_answer(
-                    body,
-                    symbol=symbol,
-                    client_order_id=request.client_order_id,
-                    side=request.side,
-                    order_type=request.type,
-                    quantity=request.quantity,
-                    price=request.price,
-                )
-            else:
-                answer = cancel_answer(
-                    body, symbol=symbol, client_order_id=request.client_order_id, order_id=request.order_id
-                )
-        except ParseError as exc:
-            # The receipt keeps the request's ids (receipt_for_error), so the reconciler can find the order.
-            raise OutcomeUnknown(f"{operation.value}: 2xx answer failed validation: {exc}") from exc
-        return receipt_accepted(
-            request,
-            operation=operation,
-            order_id=answer.order_id,
-            client_order_id=answer.client_order_id or request.client_order_id,
-            request_id=request_id,
-            transport=transport,
-            sent_at=sent_at,
-            order_state=answer.state,
-            filled_quantity=answer.filled_quantity,
-            average_price=answer.average_price,
-        )
-
-    async def _submit_rest(self, request: OrderRequest, sent_at: Any) -> CommandReceipt:
-        """POST /fapi/v1/order (§5 NO), newOrderRespType=RESULT."""
-        body = await self.rest.write("POST", "/fapi/v1/order", self._order_params(request))
-        return self._accepted(request, body, CommandOperation.CREATE_ORDER, Transport.REST, sent_at, None)
-
-    async def _submit_ws(self, request: OrderRequest, sent_at: Any) -> CommandReceipt:
-        """WS API ``order.place`` (§6)."""
-        assert self.ws_api is not None
-        result = await self.ws_api.call("order.place", dict(self._order_params(request)), self.request_timeout)
-        return self._accepted(request, result, CommandOperation.CREATE_ORDER, Transport.WEBSOCKET, sent_at, None)
 
     def _ident_params(self, client_order_id: str | None, order_id: str | None) -> list[tuple[str, str]]:
         """The one id param naming an order (orderId wins); ids already checked by ``_check_ids``."""
@@ -266,35 +171,39 @@ class BinanceUsdm(AdapterBase):
         assert client_order_id is not None
         return [("origClientOrderId", client_order_id)]
 
-    def _cancel_params(self, request: CancelRequest) -> list[tuple[str, str]]:
-        """The cancel's params, its ids checked for Binance first (REST and WS alike)."""
-        self.validate_cancel(request)
-        ident = self._ident_params(request.client_order_id, request.order_id)
-        return [("symbol", self.native(request.instrument)), *ident]
+    def _cancel_params(self, request: CancelRequest) -> dict[str, Any]:
+        return {
+            "symbol": self.native(request.instrument),
+            **dict(self._ident_params(request.client_order_id, request.order_id)),
+        }
 
-    async def _cancel_rest(self, request: CancelRequest, request_id: str, sent_at: Any) -> CommandReceipt:
-        """DELETE /fapi/v1/order (§5 CO)."""
-        body = await self.rest.write("DELETE", "/fapi/v1/order", self._cancel_params(request))
-        return self._accepted(request, body, CommandOperation.CANCEL_ORDER, Transport.REST, sent_at, request_id)
+    def _ws_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        ws = dict(params)
+        if "orderId" in ws:
+            ws["orderId"] = int(ws["orderId"])  # §6: INT params travel as JSON integers
+        return ws
 
-    async def _cancel_ws(self, request: CancelRequest, request_id: str, sent_at: Any) -> CommandReceipt:
-        """WS API ``order.cancel`` (§6)."""
-        assert self.ws_api is not None
-        params: dict[str, Any] = dict(self._cancel_params(request))
-        if "orderId" in params:
-            params["orderId"] = int(params["orderId"])  # §6: INT params travel as JSON integers
-        result = await self.ws_api.call("order.cancel", params, self.request_timeout)
-        return self._accepted(request, result, CommandOperation.CANCEL_ORDER, Transport.WEBSOCKET, sent_at, request_id)
+    def _write_answer(self, request: OrderRequest | CancelRequest, answer: dict[str, Any]) -> WriteAnswer:
+        """ACCEPTED only for an answer about the order sent: its ids, symbol, side, type, quantity, price."""
+        symbol = self.native(request.instrument)
+        if isinstance(request, OrderRequest):
+            return create_answer(
+                answer,
+                symbol=symbol,
+                client_order_id=self._client_id(request),
+                side=request.side,
+                order_type=request.type,
+                quantity=request.quantity,
+                price=request.price,
+            )
+        return cancel_answer(answer, symbol=symbol, client_order_id=request.client_order_id, order_id=request.order_id)
 
     # ------------------------------------------------------------------ reads
 
     def _orders(self, payload: Any, what: str) -> list[OrderReport]:
         if not isinstance(payload, list):
             raise VenueReadError(f"{what}: expected a list")
-        try:
-            return [order_report(item, venue=self.name, unify=self.unified) for item in payload]
-        except ParseError as exc:
-            raise VenueReadError(f"{what}: {exc}") from exc
+        return self._order_reports(payload, what)
 
     async def query_order(
         self, instrument: str, *, client_order_id: str | None = None, order_id: str | None = None
@@ -304,13 +213,10 @@ class BinanceUsdm(AdapterBase):
         params = [("symbol", self.native(instrument)), *self._ident_params(client_order_id, order_id)]
         await self._before_read(1)
         try:
-            payload = await self.rest.read("/fapi/v1/order", params)
+            payload = await self.rest.read(ORDER_PATH, params)
         except NotFound:
             return None
-        try:
-            return order_report(payload, venue=self.name, unify=self.unified)
-        except ParseError as exc:
-            raise VenueReadError(f"GET /fapi/v1/order: {exc}") from exc
+        return self._order_reports([payload], f"GET {ORDER_PATH}")[0]
 
     async def open_orders(self, instrument: str) -> list[OrderReport]:
         """GET /fapi/v1/openOrders?symbol= (§5 OO)."""
@@ -318,8 +224,9 @@ class BinanceUsdm(AdapterBase):
         payload = await self.rest.read("/fapi/v1/openOrders", [("symbol", self.native(instrument))])
         return self._orders(payload, "GET /fapi/v1/openOrders")
 
-    async def _windowed(self, path: str, symbol: str, start_ms: int, end_ms: int) -> list[Any]:
+    async def _window(self, path: str, instrument: str, start_ms: int, end_ms: int) -> list[Any]:
         """Cover [start, end] with windows under 7 days; a full page is split in half until it is not."""
+        symbol = self.native(instrument)
         if end_ms < start_ms:
             return []
         out: list[Any] = []
@@ -349,24 +256,3 @@ class BinanceUsdm(AdapterBase):
                 continue
             out.extend(page)
         return out
-
-    async def order_history(self, instrument: str, start_ms: int, end_ms: int) -> list[OrderReport]:
-        """GET /fapi/v1/allOrders (§5 AO), paged until [start_ms, end_ms] is covered."""
-        items = await self._windowed("/fapi/v1/allOrders", self.native(instrument), start_ms, end_ms)
-        seen: dict[str, OrderReport] = {}
-        for report in self._orders(items, "GET /fapi/v1/allOrders"):
-            seen[report.order_id] = report
-        return list(seen.values())
-
-    async def trades(self, instrument: str, start_ms: int, end_ms: int) -> list[TradeReport]:
-        """GET /fapi/v1/userTrades (§5 UT), paged until [start_ms, end_ms] is covered."""
-        items = await self._windowed("/fapi/v1/userTrades", self.native(instrument), start_ms, end_ms)
-        try:
-            reports = {t.trade_id: t for t in (trade_report(i, venue=self.name, unify=self.unified) for i in items)}
-        except ParseError as exc:
-            raise VenueReadError(f"GET /fapi/v1/userTrades: {exc}") from exc
-        return list(reports.values())
-
-    def mark(self, instrument: str, price: Decimal) -> None:
-        """Update the reference price used for MARKET notional checks."""
-        self._marks[instrument] = price

@@ -8,14 +8,15 @@ signature covers exactly the string sent. § numbers cite docs/venues/binance-us
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
 
 from venues.base import NotSent, OutcomeUnknown, RateLimitState, VenueError, VenueReadError, VenueUnreachable
 from venues.binance.codes import NOT_FOUND_CODES, read_error, write_error
-from venues.common import query_string
+from venues.binance.schemas.frames import error_code_msg, is_order_object, listen_key
+from venues.common import ParseError, query_string
 from venues.transport import RestClient, RestResponse
 
 Params = Sequence[tuple[str, str]]
@@ -59,23 +60,24 @@ class BinanceRest:
             self._rate.used = int(used)
             self._rate.reset_at = time.monotonic() + (60 - time.time() % 60)
 
-    async def write(self, method: str, path: str, params: Params) -> dict[str, Any]:
+    async def write(self, method: str, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """Send a create/cancel once; the parsed 2xx object, or raise a write-outcome error."""
         what = f"{method} {path}"
-        resp = await self._client.request(method, self.signed_url(path, params), headers=self._headers)
+        url = self.signed_url(path, list(params.items()))
+        resp = await self._client.request(method, url, headers=self._headers)
         self.note_headers(resp.headers)
         if 200 <= resp.status < 300:
             try:
                 body = orjson.loads(resp.body)
             except orjson.JSONDecodeError as exc:
                 raise OutcomeUnknown(f"{what}: HTTP {resp.status} with an unparsable body") from exc
-            if not isinstance(body, dict) or "orderId" not in body:
+            if not is_order_object(body):
                 raise OutcomeUnknown(f"{what}: HTTP {resp.status} without an order object")
             return body
         raise self._write_error(resp, what)
 
     def _write_error(self, resp: RestResponse, what: str) -> VenueError:
-        code, msg = _code_msg(resp)
+        code, msg = error_code_msg(resp.body)
         return write_error(resp.status, code, msg, what=what, headers=resp.headers)
 
     async def read(self, path: str, params: Params = (), *, signed: bool = True) -> Any:
@@ -93,7 +95,7 @@ class BinanceRest:
                 return orjson.loads(resp.body)
             except orjson.JSONDecodeError as exc:
                 raise VenueReadError(f"{what}: HTTP {resp.status} with an unparsable body") from exc
-        code, msg = _code_msg(resp)
+        code, msg = error_code_msg(resp.body)
         if code is not None and code in NOT_FOUND_CODES:
             raise NotFound(f"{what}: {code} {msg}")
         raise read_error(resp.status, code, msg, what=what, headers=resp.headers)
@@ -107,18 +109,8 @@ class BinanceRest:
         self.note_headers(resp.headers)
         if resp.status == 200:
             try:
-                return str(orjson.loads(resp.body)["listenKey"])
-            except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+                return listen_key(orjson.loads(resp.body))
+            except (orjson.JSONDecodeError, ParseError) as exc:
                 raise VenueReadError("listenKey: unparsable answer") from exc
-        code, msg = _code_msg(resp)
+        code, msg = error_code_msg(resp.body)
         raise read_error(resp.status, code, msg, what=f"{method} /fapi/v1/listenKey", headers=resp.headers)
-
-
-def _code_msg(resp: RestResponse) -> tuple[int | None, str]:
-    try:
-        body = orjson.loads(resp.body)
-    except orjson.JSONDecodeError:
-        return None, resp.body[:200].decode(errors="replace").strip()
-    if isinstance(body, dict) and isinstance(body.get("code"), int):
-        return int(body["code"]), str(body.get("msg", ""))
-    return None, str(body)[:200]

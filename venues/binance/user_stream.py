@@ -6,7 +6,7 @@
 - A socket lost after it was up -> ``sink.stream_gap(name, reason)`` (updates may be missed).
 - Events are peeked by ``e`` and dispatched through a table; ``ORDER_TRADE_UPDATE`` becomes an
   ``OrderReport`` for ``sink.order_update``. Duplicates and stale replays are dropped by the
-  shared ``UpdateFilter`` (keyed by order, exec type, trade, filled, status).
+  shared ``UserStreamBase`` (keyed by order, exec type, trade, filled, status).
 - An unparsable payload goes to ``sink.parse_error``; nothing here ever raises into the socket.
 """
 
@@ -15,15 +15,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
 
 from venues.base import VenueEventSink, VenueReadError
 from venues.binance.rest import BinanceRest
-from venues.binance.schemas.parse import ParseError, order_update_report
-from venues.common import UpdateFilter
+from venues.binance.schemas.frames import order_update_ids, order_update_key, user_event
+from venues.binance.schemas.parse import order_update_report
+from venues.streams import UserStreamBase
 from venues.websocket import WsConnection
 
 __all__ = ["UserStream"]
@@ -31,7 +32,7 @@ __all__ = ["UserStream"]
 log = logging.getLogger(__name__)
 
 
-class UserStream:
+class UserStream(UserStreamBase):
     def __init__(
         self,
         rest: BinanceRest,
@@ -42,32 +43,23 @@ class UserStream:
         unify: Callable[[str], str],
         keepalive_seconds: float = 1800.0,
     ):
+        super().__init__(name=name, sink=sink, unify=unify, label="user stream")
         self._rest = rest
         self._root = stream_url.rstrip("/")
-        self._name = name
-        self._sink = sink
-        self._unify = unify
         self._keepalive_seconds = keepalive_seconds
-        self._filter = UpdateFilter()
-        self._closing = False
         self._keepalive: asyncio.Task[None] | None = None
         self.conn = WsConnection(self._url, name=f"{name}:user-stream", on_message=self._on_message, on_down=self._down)
-        self._handlers: dict[str, Callable[[dict[str, Any]], None]] = {
+        self._handlers: dict[str, Callable[[Mapping[str, Any]], None]] = {
             "ORDER_TRADE_UPDATE": self._order_update,
             "listenKeyExpired": self._expired,
         }
-        self.delivered = 0
-        self.skipped = 0  # updates nobody follows, dropped before parsing
-        self._wants: Callable[[str, str | None, str | None], bool] = sink.wants_order_update
 
     async def _url(self) -> str:
         key = await self._rest.user_stream_key("POST")
         return f"{self._root}/private/ws?listenKey={key}"
 
     async def start(self, wait_seconds: float) -> None:
-        await self.conn.start(wait=False)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.conn.up.wait(), wait_seconds)
+        await super().start(wait_seconds)
         self._keepalive = asyncio.create_task(self._keep_alive(), name=f"{self._name}:listenKey-keepalive")
 
     async def close(self) -> None:
@@ -76,7 +68,7 @@ class UserStream:
             self._keepalive.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._keepalive
-        await self.conn.close()
+        await super().close()
 
     async def _keep_alive(self) -> None:
         while True:
@@ -87,41 +79,22 @@ class UserStream:
                 log.warning("%s: listenKey keepalive failed (%s); reconnecting", self._name, exc)
                 await self.conn.drop()
 
-    def _down(self, reason: str) -> None:
-        if not self._closing:
-            self._sink.stream_gap(self._name, f"user stream {reason}")
-
     def _on_message(self, frame: str | bytes) -> None:
         try:
-            message = orjson.loads(frame)
-            if isinstance(message, dict) and "data" in message and "stream" in message:
-                message = message["data"]  # combined-stream envelope
-            if not isinstance(message, dict):
-                raise ParseError("event is not an object")
-            handler = self._handlers.get(str(message.get("e")))
+            kind, event = user_event(orjson.loads(frame))
+            handler = self._handlers.get(kind)
             if handler is not None:
-                handler(message)
+                handler(event)
         except (ValueError, TypeError, KeyError) as exc:
-            text = frame if isinstance(frame, str) else frame.decode(errors="replace")
-            self._sink.parse_error(self._name, f"{exc}: {text[:200]}")
+            self._parse_error(frame, str(exc))
 
-    def _order_update(self, event: dict[str, Any]) -> None:
-        o = event["o"]
-        if isinstance(o, dict):
-            oid = o.get("i")
-            if not self._wants(self._name, o.get("c") or None, None if oid is None else str(oid)):
-                self.skipped += 1
-                return
-        report = order_update_report(event, venue=self._name, unify=self._unify)
-        if not self._filter.admit((o.get("i"), o.get("x"), o.get("t"), o.get("z"), o.get("X")), report):
+    def _order_update(self, event: Mapping[str, Any]) -> None:
+        ids = order_update_ids(event)
+        if ids is not None and not self._wanted(*ids):
             return
-        self.delivered += 1
-        self._sink.order_update(report)
+        report = order_update_report(event, venue=self._name, unify=self._unify)
+        self._deliver(order_update_key(event), report)
 
-    @property
-    def dropped_duplicates(self) -> int:
-        return self._filter.dropped
-
-    def _expired(self, event: dict[str, Any]) -> None:
+    def _expired(self, event: Mapping[str, Any]) -> None:
         log.info("%s: listenKey expired; reconnecting with a new key", self._name)
         asyncio.get_running_loop().create_task(self.conn.drop())

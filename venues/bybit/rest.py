@@ -15,6 +15,7 @@ import orjson
 
 from venues.base import NotSent, OutcomeUnknown, RateLimitState, VenueError, VenueReadError, VenueUnreachable
 from venues.bybit.codes import read_error, write_error
+from venues.bybit.schemas.frames import has_order_id
 from venues.bybit.schemas.parse import ParseError, envelope
 from venues.common import query_string
 from venues.transport import RestClient, RestResponse
@@ -63,11 +64,11 @@ class BybitRest:
             if reset and reset.isdigit():
                 self._rate.reset_at = time.monotonic() + max(0.0, (int(reset) - time.time() * 1000) / 1000)
 
-    async def write(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
-        """POST a create/cancel once; the ``result`` object (with ``orderId``), or raise a write-outcome error."""
-        what = f"POST {path}"
+    async def write(self, method: str, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Send a create/cancel (a POST) once; the ``result`` ack (with ``orderId``), or raise a write-outcome error."""
+        what = f"{method} {path}"
         body = orjson.dumps(params)
-        resp = await self._client.request("POST", self._url + path, body=body, headers=self.signed_headers(body))
+        resp = await self._client.request(method, self._url + path, body=body, headers=self.signed_headers(body))
         code: int | None = None
         msg = ""
         result: Any = None
@@ -78,7 +79,7 @@ class BybitRest:
                 raise OutcomeUnknown(f"{what}: HTTP 200 with an unparsable body") from exc
             raise self._write_error(resp, None, resp.body[:200].decode(errors="replace").strip(), what) from exc
         if code == 0 and resp.status == 200:
-            if not isinstance(result, dict) or not result.get("orderId"):
+            if not has_order_id(result):
                 raise OutcomeUnknown(f"{what}: retCode 0 without an orderId")
             return result
         raise self._write_error(resp, code, msg, what)

@@ -4,16 +4,13 @@
   become reports of the order as that fill proves it (filled = orderQty - leavesQty), with the
   fill attached, deduplicated by ``execId``.
 - Duplicates are expected (two ``Filled`` messages when a cancel races a fill): the shared
-  ``UpdateFilter`` keeps delivery idempotent by (orderId, orderStatus, cumExecQty, updatedTime)
+  ``UserStreamBase`` keeps delivery idempotent by (orderId, orderStatus, cumExecQty, updatedTime)
   and drops anything that does not advance the order.
 - A socket lost after it was up -> ``sink.stream_gap``; an unparsable item -> ``sink.parse_error``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -21,18 +18,26 @@ import orjson
 from websockets.asyncio.client import ClientConnection
 
 from venues.base import VenueEventSink
-from venues.bybit.schemas.parse import FILL_EXEC_TYPES, ParseError, execution_update_report, order_report
-from venues.bybit.ws_api import AuthFailed, authenticate
-from venues.common import UpdateFilter
+from venues.bybit.schemas.frames import (
+    execution_key,
+    is_fill,
+    order_item_ids,
+    order_key,
+    stream_items,
+    stream_topic,
+    subscribed,
+)
+from venues.bybit.schemas.parse import ParseError, execution_update_report, order_report
+from venues.bybit.ws_api import authenticate, expect_answer
+from venues.streams import UserStreamBase
 from venues.websocket import WsConnection
 
 __all__ = ["PrivateStream"]
 
-log = logging.getLogger(__name__)
 TOPICS = ("order", "execution")
 
 
-class PrivateStream:
+class PrivateStream(UserStreamBase):
     def __init__(
         self,
         url: str,
@@ -44,14 +49,10 @@ class PrivateStream:
         sink: VenueEventSink,
         unify: Callable[[str], str],
     ):
-        self._name = name
+        super().__init__(name=name, sink=sink, unify=unify, label="private stream")
         self._api_key = api_key
         self._sign = sign
         self._clock = clock
-        self._sink = sink
-        self._unify = unify
-        self._filter = UpdateFilter()
-        self._closing = False
         self.conn = WsConnection(
             url,
             name=f"{name}:private-stream",
@@ -60,13 +61,6 @@ class PrivateStream:
             on_down=self._down,
             heartbeat=lambda: '{"req_id":"ping","op":"ping"}',
         )
-        self.delivered = 0
-        self.skipped = 0  # updates nobody follows, dropped before parsing
-        self._wants: Callable[[str, str | None, str | None], bool] = sink.wants_order_update
-
-    @property
-    def dropped_duplicates(self) -> int:
-        return self._filter.dropped
 
     async def _open(self, ws: ClientConnection) -> None:
         await authenticate(
@@ -74,30 +68,11 @@ class PrivateStream:
             api_key=self._api_key,
             sign=self._sign,
             clock=self._clock,
-            ok=lambda a: a.get("success") is True,
+            ok=subscribed,
             frame_id={"req_id": "auth"},
         )
         await ws.send(orjson.dumps({"req_id": "subscribe", "op": "subscribe", "args": list(TOPICS)}).decode())
-        while True:
-            with contextlib.suppress(orjson.JSONDecodeError):
-                answer = orjson.loads(await ws.recv())
-                if isinstance(answer, dict) and answer.get("op") == "subscribe":
-                    if answer.get("success") is not True:
-                        raise AuthFailed(f"subscribe refused: {answer.get('ret_msg') or answer}")
-                    return
-
-    async def start(self, wait_seconds: float) -> None:
-        await self.conn.start(wait=False)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.conn.up.wait(), wait_seconds)
-
-    async def close(self) -> None:
-        self._closing = True
-        await self.conn.close()
-
-    def _down(self, reason: str) -> None:
-        if not self._closing:
-            self._sink.stream_gap(self._name, f"private stream {reason}")
+        await expect_answer(ws, "subscribe", subscribed)
 
     def _on_message(self, frame: str | bytes) -> None:
         try:
@@ -108,10 +83,10 @@ class PrivateStream:
         if not isinstance(message, dict):
             self._parse_error(frame, "frame is not an object")
             return
-        topic = str(message.get("topic", "")).split(".", 1)[0]
+        topic = stream_topic(message)
         if topic not in TOPICS:
             return  # pong, op answers, topics we did not subscribe to
-        items = message.get("data")
+        items = stream_items(message)
         if not isinstance(items, list):
             self._parse_error(frame, f"{topic}: 'data' is not a list")
             return
@@ -124,23 +99,9 @@ class PrivateStream:
     def _item(self, topic: str, item: Any) -> None:
         if not isinstance(item, dict):
             raise ParseError("item is not an object")
-        oid = item.get("orderId")
-        if not self._wants(self._name, item.get("orderLinkId") or None, None if oid is None else str(oid)):
-            self.skipped += 1
+        if not self._wanted(*order_item_ids(item)):
             return
         if topic == "order":
-            report = order_report(item, venue=self._name, unify=self._unify)
-            key: tuple[Any, ...] = ("o", item.get("orderId"), item.get("orderStatus"), item.get("cumExecQty"),
-                                    item.get("updatedTime"))  # fmt: skip
-        else:
-            if item.get("execType", "Trade") not in FILL_EXEC_TYPES:
-                return
-            report = execution_update_report(item, venue=self._name, unify=self._unify)
-            key = ("x", item.get("execId"))
-        if self._filter.admit(key, report):
-            self.delivered += 1
-            self._sink.order_update(report)
-
-    def _parse_error(self, frame: str | bytes, detail: str) -> None:
-        text = frame if isinstance(frame, str) else frame.decode(errors="replace")
-        self._sink.parse_error(self._name, f"{detail}: {text[:200]}")
+            self._deliver(order_key(item), order_report(item, venue=self._name, unify=self._unify))
+        elif is_fill(item):
+            self._deliver(execution_key(item), execution_update_report(item, venue=self._name, unify=self._unify))

@@ -8,11 +8,9 @@ drop) is ``OutcomeUnknown`` (``WsRpc``); a non-zero ``retCode`` is classified by
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import itertools
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -20,11 +18,12 @@ from websockets.asyncio.client import ClientConnection
 
 from venues.base import OutcomeUnknown
 from venues.bybit.codes import write_error
+from venues.bybit.schemas.frames import answer_headers, op_answer, refusal, trade_authenticated, trade_response_id
 from venues.bybit.schemas.parse import ParseError, envelope
 from venues.bybit.signing import ws_auth_payload
-from venues.websocket import WsRpc
+from venues.websocket import OrderSocket, WsRpc
 
-__all__ = ["AuthFailed", "BybitTradeWs", "authenticate"]
+__all__ = ["AuthFailed", "BybitTradeWs", "authenticate", "expect_answer"]
 
 AUTH_TTL_MS = 10_000
 
@@ -33,37 +32,33 @@ class AuthFailed(ConnectionError):
     """The venue refused the socket's auth frame (the supervisor retries with backoff)."""
 
 
-def _response_id(message: Any) -> str | None:
-    if isinstance(message, dict):
-        rid = message.get("reqId")
-        return None if rid is None else str(rid)
-    return None
-
-
 async def authenticate(
     ws: ClientConnection,
     *,
     api_key: str,
     sign: Callable[[str], str],
     clock: Callable[[], int],
-    ok: Callable[[dict[str, Any]], bool],
+    ok: Callable[[Mapping[str, Any]], bool],
     frame_id: dict[str, str],
 ) -> None:
     """Send ``op: auth`` and read frames until its answer; raise ``AuthFailed`` unless ``ok(answer)``."""
     expires = clock() + AUTH_TTL_MS
     auth = {**frame_id, "op": "auth", "args": [api_key, expires, sign(ws_auth_payload(expires))]}
     await ws.send(orjson.dumps(auth).decode())  # a text frame: the venue ignores binary ones
+    await expect_answer(ws, "auth", ok)
+
+
+async def expect_answer(ws: ClientConnection, op: str, ok: Callable[[Mapping[str, Any]], bool]) -> None:
+    """Read frames until the answer to ``op``; raise ``AuthFailed`` unless ``ok(answer)``."""
     while True:
-        raw = await ws.recv()
-        with contextlib.suppress(orjson.JSONDecodeError):
-            answer = orjson.loads(raw)
-            if isinstance(answer, dict) and answer.get("op") == "auth":
-                if not ok(answer):
-                    raise AuthFailed(f"auth refused: {answer.get('retMsg') or answer.get('ret_msg') or answer}")
-                return
+        answer = op_answer(await ws.recv(), op)
+        if answer is not None:
+            if not ok(answer):
+                raise AuthFailed(f"{op} refused: {refusal(answer)}")
+            return
 
 
-class BybitTradeWs:
+class BybitTradeWs(OrderSocket):
     def __init__(
         self,
         url: str,
@@ -84,7 +79,7 @@ class BybitTradeWs:
         self.rpc = WsRpc(
             url,
             name=f"{name}:trade-ws",
-            response_id=_response_id,
+            response_id=trade_response_id,
             on_open=self._auth,
             on_down=on_down,
             heartbeat=lambda: '{"op":"ping"}',
@@ -96,42 +91,28 @@ class BybitTradeWs:
             api_key=self._api_key,
             sign=self._sign,
             clock=self._clock,
-            ok=lambda a: a.get("retCode") in (0, "0"),
+            ok=trade_authenticated,
             frame_id={"reqId": f"{self._prefix}auth"},
         )
 
-    @property
-    def is_up(self) -> bool:
-        return self.rpc.is_up
-
-    async def call(self, op: str, args: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """Send one request; the ``data`` ack (with ``orderId``), or raise a write-outcome error."""
+    async def call(self, method: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Send one ``method`` (``order.create``...) request; the ``data`` ack (with ``orderId``), or raise."""
         rid = f"{self._prefix}{next(self._ids)}"
         frame = orjson.dumps(
             {
                 "reqId": rid,
                 "header": {"X-BAPI-TIMESTAMP": str(self._clock()), "X-BAPI-RECV-WINDOW": self._recv},
-                "op": op,
-                "args": [args],
+                "op": method,
+                "args": [params],
             }
         ).decode()
         answer = await self.rpc.call(rid, frame, timeout)
         try:
             code, msg, data = envelope(answer)
         except ParseError as exc:
-            raise OutcomeUnknown(f"{op}: answer without a retCode ({exc})") from exc
+            raise OutcomeUnknown(f"{method}: answer without a retCode ({exc})") from exc
         if code == 0:
             if not isinstance(data, dict):  # its fields are the adapter's write-answer schema to judge
-                raise OutcomeUnknown(f"{op}: retCode 0 without an ack object")
+                raise OutcomeUnknown(f"{method}: retCode 0 without an ack object")
             return data
-        header = answer.get("header") if isinstance(answer, dict) else None
-        headers = {str(k).lower(): str(v) for k, v in header.items()} if isinstance(header, dict) else {}
-        raise write_error(200, code, msg, what=op, headers=headers)
-
-    async def start(self, wait_seconds: float) -> None:
-        await self.rpc.start(wait=False)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.rpc.conn.up.wait(), wait_seconds)
-
-    async def close(self) -> None:
-        await self.rpc.close()
+        raise write_error(200, code, msg, what=method, headers=answer_headers(answer))

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from gateway.model import OrderState, OrderType, Side
 from venues.binance.schemas.parse import STATUS
-from venues.common import ParseError, to_decimal
+from venues.common import ParseError, WriteAnswer, to_decimal
 
 __all__ = ["INT64_MAX", "ORDER_ID_RE", "WriteAnswer", "cancel_answer", "create_answer"]
 
@@ -30,17 +29,6 @@ INT64_MAX = 2**63 - 1
 _SIDES = {Side.BUY: "BUY", Side.SELL: "SELL"}
 _TYPES = {OrderType.LIMIT: "LIMIT", OrderType.MARKET: "MARKET"}
 _ZERO = Decimal(0)
-
-
-@dataclass(frozen=True, slots=True)
-class WriteAnswer:
-    """What a validated write answer proves."""
-
-    order_id: str
-    client_order_id: str
-    state: OrderState
-    filled_quantity: Decimal
-    average_price: Decimal | None
 
 
 def _show(value: Any) -> str:
@@ -141,9 +129,7 @@ def create_answer(
     return WriteAnswer(order_id, client_order_id, state, filled, _average(payload))
 
 
-def cancel_answer(
-    payload: Any, *, symbol: str, client_order_id: str | None, order_id: str | None
-) -> WriteAnswer:
+def cancel_answer(payload: Any, *, symbol: str, client_order_id: str | None, order_id: str | None) -> WriteAnswer:
     """A 2xx answer to ``DELETE /fapi/v1/order`` / ``order.cancel`` naming the target, or ``ParseError``."""
     if not isinstance(payload, Mapping):
         raise ParseError(f"answer is a {type(payload).__name__}, not an order object")
