@@ -156,6 +156,20 @@ class CommandHandle:
     def latest_receipt(self) -> CommandReceipt | None:
         return self._receipts[-1] if self._receipts else None
 
+    @property
+    def receipts(self) -> tuple[CommandReceipt, ...]:
+        """Every receipt so far, oldest first (the ack's first); reading it consumes nothing ``receipt()`` waits on."""
+        return tuple(self._receipts)
+
+    @property
+    def order_view(self) -> OrderReport | None:
+        """The most advanced venue view of this command's order, None before any (``gateway.fold``).
+
+        Updates from the stream, refreshes and reconciliation reports can arrive out of order; a
+        staler one (less filled, or open after a terminal one) never replaces this view.
+        """
+        return self._fold.last_order
+
     async def receipt(self) -> CommandReceipt:
         """First call: the ack's receipt. Each later call: the next receipt for this command."""
         while self._receipt_cursor >= len(self._receipts):
@@ -220,11 +234,6 @@ class CommandHandle:
 
     def _current_resolution(self) -> CommandReceipt | None:
         return self._fold.current
-
-    @property
-    def _last_order(self) -> OrderReport | None:
-        """The most advanced venue view of this command's order (``gateway.fold``)."""
-        return self._fold.last_order
 
     @property
     def final(self) -> bool:

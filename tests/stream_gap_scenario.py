@@ -51,16 +51,16 @@ async def gate_shows(gate: PortfolioGate, expected: Callable[[LedgerSnapshot], b
 
 
 def view(handle: CommandHandle) -> tuple[OrderState | None, Decimal]:
-    """The handle's venue view of its order (state, filled); read from its last order update."""
-    last = handle._last_order
+    """The handle's venue view of its order (state, filled): its most advanced order update."""
+    last = handle.order_view
     return (None, Decimal(0)) if last is None else (last.state, last.filled_quantity)
 
 
-def order_updates(handle: CommandHandle) -> list[OrderUpdate]:
-    """The OrderUpdate events queued on a handle (read without waiting)."""
+async def order_updates(handle: CommandHandle) -> list[OrderUpdate]:
+    """The OrderUpdate events already queued on a handle (``next_lifecycle`` returns each at once)."""
     out: list[OrderUpdate] = []
     while handle.statistics().depth:
-        event = handle._events.popleft()
+        event = await handle.next_lifecycle()
         if isinstance(event, OrderUpdate):
             out.append(event)
     return out
@@ -116,7 +116,7 @@ async def run(
             return handle.order_id
 
         for handle in (filled, partial, resting, *canceled):
-            order_updates(handle)  # what the stream delivered before the gap (their NEW) is not under test
+            await order_updates(handle)  # what the stream delivered before the gap (their NEW) is not under test
         drops = len([1 for fault, _ in sim.faults.applied if fault.kind is FaultKind.STREAM_GAP])
         sim.faults.add(Fault(FaultKind.STREAM_GAP, venue=name, client_order_id=filled.client_order_id))  # type: ignore[arg-type]
         # All in one step, before the client can reconnect: the fill's event drops the stream,
@@ -136,13 +136,13 @@ async def run(
         await wait_until(lambda: view(partial) == (OrderState.PARTIALLY_FILLED, Decimal("0.004")))
 
         assert filled.state is HandleState.FINAL
-        fill = filled._last_order
+        fill = filled.order_view
         assert fill is not None and (fill.state, fill.filled_quantity) == (OrderState.FILLED, QTY)
         for handle in canceled:
-            last = handle._last_order
+            last = handle.order_view
             assert last is not None and last.state is OrderState.CANCELED
-        assert [u.source for u in order_updates(partial)] == [EvidenceSource.OPEN_ORDERS]
-        assert order_updates(resting) == [] and resting.state is HandleState.ANSWERED
+        assert [u.source for u in await order_updates(partial)] == [EvidenceSource.OPEN_ORDERS]
+        assert await order_updates(resting) == [] and resting.state is HandleState.ANSWERED
 
         assert sim.faults.pending == []  # every read fault hit the refresh, which got past them
         malformed = sum(f.kind is FaultKind.MALFORMED_2XX for f in read_faults)
@@ -168,7 +168,7 @@ async def run(
         await wait_until(stream_up)
         engine.fill(oid(partial), QTY)
         await wait_until(lambda: partial.state is HandleState.FINAL)
-        assert order_updates(partial)[-1].source is EvidenceSource.USER_STREAM
+        assert (await order_updates(partial))[-1].source is EvidenceSource.USER_STREAM
         await gate_shows(
             gate,
             lambda s: (

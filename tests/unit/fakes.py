@@ -1,4 +1,4 @@
-"""A scripted in-memory Venue for unit tests of the gateway core (no network)."""
+"""A scripted in-memory Venue and a hand-settled reconciler for unit tests of the gateway core (no network)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,13 @@ from gateway.model import (
     OrderReport,
     OrderRequest,
     OrderState,
+    ReconcileReport,
+    ReconcileTrigger,
     TradeReport,
     Transport,
     utc_now,
 )
+from gateway.ports import PendingCommand
 from venues.base import InstrumentFilters, RateLimitState, UnknownInstrumentError, VenueEventSink
 
 BTC = "BTC/USDT:USDT"
@@ -143,3 +146,45 @@ class ScriptedVenue:
 
     def read_count(self) -> int:
         return 0
+
+
+class HandSettledReconciler:
+    """A ``ReconcilerPort`` that settles nothing itself: it records what the gateway asks it to track.
+
+    A test then plays the reconciler's part through the gateway's public ``ReconcileSink``
+    methods (``recovery_scheduled`` / ``recovery_completed``) with the very ``PendingCommand``
+    the gateway handed over, exactly as ``reconcile.Reconciler`` reports.
+    """
+
+    def __init__(self) -> None:
+        self.tracked: list[PendingCommand] = []
+
+    def track(self, command: PendingCommand, trigger: ReconcileTrigger) -> None:
+        self.tracked.append(command)
+
+    def observe(self, order: OrderReport) -> None:
+        return None
+
+    def cancel_sent(self, command: PendingCommand) -> None:
+        return None
+
+    def cancel_answered(self, command: PendingCommand, status: CommandStatus) -> None:
+        return None
+
+    def wants(self, venue: str, client_order_id: str | None) -> bool:
+        return False
+
+    def on_stream_gap(self, venue: str, reason: str) -> None:
+        return None
+
+    def is_tracking(self, command_id: str) -> bool:
+        return any(c.command_id == command_id for c in self.tracked)
+
+    async def reconcile(self, trigger: ReconcileTrigger = ReconcileTrigger.MANUAL) -> list[ReconcileReport]:
+        return []
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
 
-from gateway import CommandHandle, Gateway, OrderRequest, OrderState, OrderType, Side
+from gateway import CommandHandle, CommandStatus, Gateway, OrderRequest, OrderState, OrderType, Side
 from gateway.handle import HandleState
-from gateway.model import CommandOperation, EvidenceSource, OrderReport, OrderUpdate
+from gateway.model import EvidenceSource, OrderReport, OrderUpdate
 from gateway.refresh import RefreshPolicy, advances
 from risk import PortfolioGate, RiskLimits
 from tests.reconcile.conftest import wait_until
@@ -75,10 +74,11 @@ def buy(instrument: str = BTC, qty: str = "0.002") -> OrderRequest:
     )
 
 
-def updates(handle: CommandHandle) -> list[OrderUpdate]:
+async def updates(handle: CommandHandle) -> list[OrderUpdate]:
+    """The OrderUpdate events already queued on a handle (``next_lifecycle`` returns each at once)."""
     out = []
     while handle.statistics().depth:
-        event = handle._events.popleft()
+        event = await handle.next_lifecycle()
         if isinstance(event, OrderUpdate):
             out.append(event)
     return out
@@ -102,14 +102,14 @@ async def test_a_fill_and_a_cancel_lost_in_a_gap_reach_their_handles_by_query() 
         # one open-orders read finds the resting one; the two missing are queried by id
         await wait_until(lambda: len(venue.calls) == 3)
         assert sorted(venue.calls) == ["open_orders", "query_order", "query_order"]
-        [fill] = updates(filled)
+        [fill] = await updates(filled)
         assert (fill.order.state, fill.order.filled_quantity, fill.source) == (
             OrderState.FILLED,
             Decimal("0.002"),
             EvidenceSource.ORDER_QUERY,
         )
-        assert [u.order.state for u in updates(canceled)] == [OrderState.CANCELED]
-        assert updates(resting) == [] and resting.state is HandleState.ANSWERED  # nothing changed: nothing sent
+        assert [u.order.state for u in await updates(canceled)] == [OrderState.CANCELED]
+        assert await updates(resting) == [] and resting.state is HandleState.ANSWERED  # nothing changed: nothing sent
 
 
 async def test_many_missing_orders_cost_one_history_read_per_instrument() -> None:
@@ -123,7 +123,7 @@ async def test_many_missing_orders_cost_one_history_read_per_instrument() -> Non
         assert (result.orders, result.reads, result.updates, result.complete) == (9, 4, 9, True)
         assert sorted(venue.calls) == ["open_orders"] * 2 + ["order_history"] * 2
         assert all(h.state is HandleState.FINAL for h in btc + eth)
-        assert {u.source for h in btc for u in updates(h)} == {EvidenceSource.ORDER_HISTORY}
+        assert {u.source for h in btc for u in await updates(h)} == {EvidenceSource.ORDER_HISTORY}
 
 
 async def test_a_stale_read_never_regresses_a_handle() -> None:
@@ -135,30 +135,38 @@ async def test_a_stale_read_never_regresses_a_handle() -> None:
         venue.set(h, OrderState.NEW)
         result = await gw._refresher.refresh("fake")  # type: ignore[union-attr]
         assert result.updates == 0
-        assert h._venue_view() == (OrderState.PARTIALLY_FILLED, Decimal("0.001"))
-        assert [u.source for u in updates(h)] == [EvidenceSource.USER_STREAM]
+        assert h.order_view is not None
+        assert (h.order_view.state, h.order_view.filled_quantity) == (OrderState.PARTIALLY_FILLED, Decimal("0.001"))
+        assert [u.source for u in await updates(h)] == [EvidenceSource.USER_STREAM]
 
 
-def test_the_handle_keeps_the_most_advanced_view() -> None:
-    h = CommandHandle._create(
-        command_id="c",
-        operation=CommandOperation.CREATE_ORDER,
-        venue="fake",
-        instrument=BTC,
-        client_order_id="c",
-        request=None,
-    )
+async def test_the_handle_keeps_the_most_advanced_view() -> None:
+    venue = ReadingVenue()
+    venue.script.append(CommandStatus.UNKNOWN_EXECUTION)  # never final: every update below reaches it
+    async with Gateway(venues=[venue], reconcile=None, refresh=FAST) as gw:
+        h = await gw.submit(buy())
+        assert h.order_view is None
 
-    def report(state: OrderState, filled: str) -> OrderReport:
-        return OrderReport(venue="fake", instrument=BTC, order_id="1", state=state, filled_quantity=Decimal(filled))
+        def push(state: OrderState, filled: str) -> tuple[OrderState, Decimal] | None:
+            venue.push(
+                OrderReport(
+                    venue="fake",
+                    instrument=BTC,
+                    order_id="1",
+                    client_order_id=h.client_order_id,
+                    state=state,
+                    filled_quantity=Decimal(filled),
+                )
+            )
+            return None if h.order_view is None else (h.order_view.state, h.order_view.filled_quantity)
 
-    h._note_order(report(OrderState.PARTIALLY_FILLED, "0.001"))
-    h._note_order(report(OrderState.NEW, "0"))  # older: less filled
-    assert h._venue_view() == (OrderState.PARTIALLY_FILLED, Decimal("0.001"))
-    h._note_order(report(OrderState.FILLED, "0.002"))
-    h._note_order(report(OrderState.PARTIALLY_FILLED, "0.001"))
-    h._note_order(report(OrderState.NEW, "0"))
-    assert h._venue_view() == (OrderState.FILLED, Decimal("0.002"))
+        assert push(OrderState.PARTIALLY_FILLED, "0.001") == (OrderState.PARTIALLY_FILLED, Decimal("0.001"))
+        assert push(OrderState.NEW, "0") == (OrderState.PARTIALLY_FILLED, Decimal("0.001"))  # older: less filled
+        assert push(OrderState.FILLED, "0.002") == (OrderState.FILLED, Decimal("0.002"))
+        assert push(OrderState.PARTIALLY_FILLED, "0.001") == (OrderState.FILLED, Decimal("0.002"))
+        assert push(OrderState.NEW, "0") == (OrderState.FILLED, Decimal("0.002"))
+        assert len(await updates(h)) == 5  # all five were delivered; the stale ones changed nothing
+        assert h.state is HandleState.ANSWERED
 
 
 @pytest.mark.parametrize(
@@ -236,8 +244,7 @@ async def test_refresh_and_stream_deliver_the_same_fill_once_to_the_gate() -> No
         venue.push(stream_fill)  # second: the stream delivered the fill before the gap
         await gw._refresher.refresh("fake")  # type: ignore[union-attr]
         venue.push(venue.book[first.order_id or ""].model_copy(update={"last_fill_quantity": Decimal("0.002")}))
-        await wait_until(lambda: gw._gate_queue is not None and gw._gate_queue.empty())
-        await asyncio.wait_for(gw._gate_queue.join(), 5)  # type: ignore[union-attr]
-        snapshot = await gate.snapshot()
-        assert snapshot.reservations == {}
-        assert snapshot.positions == {("fake", BTC): Decimal("200.000")}  # 2 x 0.002 x 50000, once each
+    # Closing the gateway waited for the gate's bookkeeping of everything above.
+    snapshot = await gate.snapshot()
+    assert snapshot.reservations == {}
+    assert snapshot.positions == {("fake", BTC): Decimal("200.000")}  # 2 x 0.002 x 50000, once each
