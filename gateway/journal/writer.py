@@ -5,7 +5,8 @@ written (package docstring, "Durability levels" and "Group commit"): ``process``
 intent on the loop and writes batches on the loop; ``power`` writes batches on a writer thread
 and makes ``record_intent`` wait for the commit that holds its intent. Either way a batch goes
 through ``_take_batch`` -> ``_write_batch`` -> ``_written_batch`` or ``_failed_batch`` (where a failure
-halts the journal).
+halts the journal). ``abandon`` and ``fail_writes`` are drills for tests: a killed process, a
+failing disk.
 """
 
 from __future__ import annotations
@@ -401,6 +402,60 @@ class Journal:
             if self._failed is None:  # after a failure the log may hold intents SQLite lacks
                 with contextlib.suppress(OSError):
                     self.intent_log_path.unlink()
+
+    # ------------------------------------------------------------------ drills and diagnostics
+
+    def abandon(self) -> None:
+        """Drop the journal as a killed process would: no flush, no ``RunEnded``, no clean close.
+
+        Committed rows stay, and so does every line already in the intent log (the kernel keeps
+        what ``write()`` took); buffered lifecycle events are lost. The next ``open_run`` on the
+        file seals this run CRASHED_RECOVERED and hands its open commands to recovery. A crash
+        drill for tests (a strategy's too); the journal cannot be used afterwards.
+        """
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._pending.clear()
+        self._closed = True
+        if self._intent_fd is not None:
+            os.close(self._intent_fd)
+            self._intent_fd = None
+        with self._lock:
+            if self._conn is not None:
+                with contextlib.suppress(Exception):
+                    self._conn.close()
+                self._conn = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        self._checkpointer.close()
+
+    def fail_writes(self) -> None:
+        """Drill: from now on every database write fails inside SQLite, as on a read-only or lost disk.
+
+        The writer's connection is switched to ``PRAGMA query_only``, so the next flush fails with
+        SQLite's own error and the journal fails exactly as on a real write error: every later
+        ``record_intent`` raises ``JournalWriteError`` and the gateway halts. The intent log is a
+        separate file and keeps taking intents. For tests of how a strategy meets that halt.
+        """
+        with self._lock:
+            if self._conn is None:
+                raise JournalError(f"journal {self.path} is not open")
+            self._conn.execute("PRAGMA query_only=ON")
+
+    def pragmas(self) -> dict[str, str | int]:
+        """``journal_mode`` and ``synchronous`` as SQLite reports them for the writer's connection.
+
+        Confirms the durability level took effect (``synchronous`` 1 = NORMAL for ``process``,
+        2 = FULL for ``power``); ``synchronous`` is per connection, so no other reader can see it.
+        """
+        with self._lock:
+            if self._conn is None:
+                raise JournalError(f"journal {self.path} is not open")
+            (mode,) = self._conn.execute("PRAGMA journal_mode").fetchone()
+            (level,) = self._conn.execute("PRAGMA synchronous").fetchone()
+        return {"journal_mode": str(mode), "synchronous": int(level)}
 
     async def _write_run_ended(self, run_id: str) -> None:
         """The clean end: a ``RunEnded`` marker and the run marked ENDED, in one transaction."""

@@ -188,11 +188,11 @@ async def _recover_and_check(sim: Any, db: Path, result: SeedResult) -> None:
             if handle is None:
                 result.unresolved.append(f"{cid}: no handle")
                 continue
-            if gw._live.get(cid) is handle:
-                try:
-                    await handle.resolved(timeout=25)
-                except TimeoutError:
-                    result.unresolved.append(f"{cid}: still unknown")
+            # Returns at once for a settled one; a recovered one waits for its reconciliation.
+            try:
+                await handle.resolved(timeout=25)
+            except TimeoutError:
+                result.unresolved.append(f"{cid}: still unknown")
     # Everything the journal says, all runs, against the venue's truth.
     replica = StateReplica(strict=False)
     with JournalReader(db) as reader:

@@ -1,14 +1,11 @@
-"""Shared helpers for the journal tests: requests, a simulated crash, byte flipping."""
+"""Shared helpers for the journal tests: requests and byte flipping (a crash is ``Journal.abandon()``)."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
-from gateway.journal import Journal
 from gateway.model import OrderRequest, OrderType, Side
 from tests.unit.fakes import BTC
 
@@ -23,25 +20,6 @@ def order(price: str = "50000", **kw: object) -> OrderRequest:
         price=Decimal(price),
     )
     return OrderRequest(**{**base, **kw})
-
-
-def crash(journal: Journal) -> None:
-    """What SIGKILL leaves behind: committed rows and the intent log stay; buffered rows and RunEnded do not."""
-    if journal._timer is not None:
-        journal._timer.cancel()
-        journal._timer = None
-    journal._pending.clear()
-    if journal._intent_fd is not None:
-        os.close(journal._intent_fd)  # what was written stays in the file, as the kernel keeps it
-        journal._intent_fd = None
-    journal._closed = True
-    if journal._conn is not None:
-        with contextlib.suppress(Exception):
-            journal._conn.close()
-        journal._conn = None
-    if journal._executor is not None:
-        journal._executor.shutdown(wait=True)
-        journal._executor = None
 
 
 def flip_body_byte(path: Path, entry_id: int, offset: int = 10) -> None:

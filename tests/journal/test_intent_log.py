@@ -14,7 +14,7 @@ import pytest
 from gateway.journal import Journal, JournalReader
 from gateway.model import CommandOperation, utc_now
 from gateway.ports import PendingCommand
-from tests.journal.helpers import crash, order
+from tests.journal.helpers import order
 from tests.unit.fakes import BTC
 
 
@@ -60,7 +60,7 @@ async def crashed_journal(path: Path, flushed: list[str], logged: list[str]) -> 
     for cid in logged:
         await journal.record_intent(pending(cid), seq)
         seq += 1
-    crash(journal)
+    journal.abandon()
     assert journal.run_id is not None
     return journal.run_id
 
@@ -87,7 +87,7 @@ async def test_an_intent_both_logged_and_committed_is_not_restored_twice(tmp_pat
     await journal.record_intent(pending("b-1"), 1)
     log_bytes = read_log(path)
     await journal.flush()  # committed, and the log truncated ...
-    crash(journal)
+    journal.abandon()
     write_log(path, log_bytes)  # ... unless the crash came between the two
     again = Journal(path)
     await again.open_run(["fake"])

@@ -6,16 +6,16 @@ import asyncio
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from gateway import CancelRequest, CommandStatus, Gateway, OrderState
-from gateway.journal import Journal, JournalReader, JournalWriteError, RunStatus
+from gateway.handle import HandleState
+from gateway.journal import Journal, JournalError, JournalReader, JournalWriteError, RunStatus
 from gateway.journal.codec import parse_intent_line
 from gateway.model import CommandOperation, CommandReceipt, OrderReport, OrderRequest, utc_now
 from gateway.ports import PendingCommand
-from tests.journal.helpers import crash, flip_body_byte, flip_file_bytes, order
+from tests.journal.helpers import flip_body_byte, flip_file_bytes, order
 from tests.unit.fakes import BTC, ScriptedVenue
 
 
@@ -104,7 +104,8 @@ async def test_crashed_run_is_sealed_and_its_open_commands_recovered(tmp_path: P
     venue.script.extend(
         [CommandStatus.ACCEPTED, CommandStatus.UNKNOWN_EXECUTION, CommandStatus.REJECTED, CommandStatus.ACCEPTED]
     )
-    gw = Gateway(venues=[venue], journal=path, reconcile=None)
+    journal = Journal(path)
+    gw = Gateway(venues=[venue], journal=journal, reconcile=None)
     await gw.start()
     resting = await gw.submit(order(client_order_id="resting"))
     unknown = await gw.submit(order(client_order_id="unknown"))
@@ -120,14 +121,17 @@ async def test_crashed_run_is_sealed_and_its_open_commands_recovered(tmp_path: P
             filled_quantity=Decimal("0.01"),
         )
     )
-    assert gw._journal is not None
-    await gw._journal.flush()  # type: ignore[attr-defined]
-    crashed_run = gw._journal.run_id  # type: ignore[attr-defined]
-    crash(gw._journal)  # type: ignore[arg-type]
+    await journal.flush()
+    crashed_run = journal.run_id
+    journal.abandon()
 
-    async with Gateway(venues=[ScriptedVenue()], journal=path, reconcile=None) as gw2:
-        recovered = {cid for cid in ("resting", "unknown", "rejected", "filled") if gw2._live.get(cid)}
+    recovering = Journal(path)
+    async with Gateway(venues=[ScriptedVenue()], journal=recovering, reconcile=None) as gw2:
+        # In flight again (answered, not final): the two the crashed run left open, and only those.
+        handles = {cid: gw2.handle(cid) for cid in ("resting", "unknown", "rejected", "filled")}
+        recovered = {cid for cid, h in handles.items() if h is not None and h.state is HandleState.ANSWERED}
         assert recovered == {"resting", "unknown"}
+        assert all(h is not None and h.state is HandleState.FINAL for cid, h in handles.items() if cid not in recovered)
         for cid in ("resting", "unknown"):
             handle = gw2.handle(cid)
             assert handle is not None
@@ -135,9 +139,7 @@ async def test_crashed_run_is_sealed_and_its_open_commands_recovered(tmp_path: P
         # Settled commands of the crashed run are retrievable too, with their last receipt.
         rejected = gw2.handle("rejected")
         assert rejected is not None and rejected.ack.receipt.status is CommandStatus.REJECTED
-        journal = gw2._journal
-        assert isinstance(journal, Journal)
-        assert journal.sealed == {crashed_run: RunStatus.CRASHED_RECOVERED}
+        assert recovering.sealed == {crashed_run: RunStatus.CRASHED_RECOVERED}
     assert resting.order_id is not None and unknown.ack.receipt.status is CommandStatus.UNKNOWN_EXECUTION
     with JournalReader(path) as reader:
         runs = {r.run_id: r for r in reader.runs()}
@@ -154,7 +156,7 @@ async def test_recovered_command_keeps_its_request_and_order_id(tmp_path: Path) 
     await gw.start()
     handle = await gw.submit(order(client_order_id="keep-1", price="50100"))
     await journal.flush()
-    crash(journal)
+    journal.abandon()
     journal2 = Journal(path)
     (item,) = await journal2.open_run(["fake"])
     await journal2.close()
@@ -182,7 +184,7 @@ async def test_intent_without_ack_is_recovered(tmp_path: Path) -> None:
         request=request,
     )
     await journal.record_intent(pending, 1)
-    crash(journal)
+    journal.abandon()
     journal2 = Journal(path)
     recovered = await journal2.open_run(["fake"])
     await journal2.close()
@@ -199,10 +201,10 @@ async def test_recovery_survives_a_second_crash(tmp_path: Path) -> None:
     await gw.start()
     await gw.submit(order(client_order_id="twice"))
     await j1.flush()
-    crash(j1)
+    j1.abandon()
     j2 = Journal(path)
     assert [r.command.command_id for r in await j2.open_run(["fake"])] == ["twice"]
-    crash(j2)  # dies again before reconciling
+    j2.abandon()  # dies again before reconciling
     j3 = Journal(path)
     again = await j3.open_run(["fake"])
     await j3.close()
@@ -259,7 +261,7 @@ async def test_accepted_cancel_is_final_unknown_cancel_is_recovered(tmp_path: Pa
     )
     await journal.record_intent(pending, gw.bus.next_sequence())
     await journal.flush()
-    crash(journal)
+    journal.abandon()
     j2 = Journal(path)
     recovered = await j2.open_run(["fake"])
     await j2.close()
@@ -279,7 +281,7 @@ async def _crashed_run_with(path: Path, cid: str, price: str) -> str:
     await gw.start()
     await gw.submit(order(client_order_id=cid, price=price))
     await journal.flush()
-    crash(journal)
+    journal.abandon()
     assert journal.run_id is not None
     return journal.run_id
 
@@ -307,7 +309,7 @@ async def test_flipped_byte_quarantines_that_run_only(tmp_path: Path) -> None:
         request=order(client_order_id="b-1"),
     )
     await j.record_intent(pending, j.last_sequence + 1)
-    crash(j)
+    j.abandon()
     run_b = j.run_id
     assert run_b is not None
 
@@ -353,22 +355,7 @@ async def test_raw_file_corruption_of_a_pending_run_quarantines_it_and_never_rep
 # ---------------------------------------------------------------------- write failure
 
 
-class _FailingConnection:
-    """Wraps a sqlite3 connection; every write statement fails like a full or vanished disk."""
-
-    def __init__(self, inner: sqlite3.Connection) -> None:
-        self.inner = inner
-
-    def execute(self, sql: str, *args: Any) -> object:
-        if sql.startswith(("BEGIN", "INSERT", "COMMIT")):
-            raise sqlite3.OperationalError("disk I/O error")
-        return self.inner.execute(sql, *args)
-
-    def executemany(self, sql: str, *args: Any) -> object:
-        raise sqlite3.OperationalError("disk I/O error")
-
-    def close(self) -> None:
-        self.inner.close()
+READ_ONLY = "attempt to write a readonly database"  # SQLite's own error once Journal.fail_writes() is on
 
 
 @pytest.mark.parametrize("durability", ["process", "power"])
@@ -378,18 +365,17 @@ async def test_write_failure_halts_submits_and_nothing_unjournaled_is_sent(tmp_p
     journal = Journal(path, durability=durability)  # type: ignore[arg-type]
     async with Gateway(venues=[venue], journal=journal, reconcile=None) as gw:
         await gw.submit(order())
-        assert journal._conn is not None
-        journal._conn = _FailingConnection(journal._conn)  # type: ignore[assignment]
+        journal.fail_writes()  # SQLite refuses every write from now on, as a read-only or lost disk would
         if durability == "process":
             # The intent log takes this intent before the send; the database fails at the flush.
             logged = await gw.submit(order())
             assert logged.ack.receipt.status is CommandStatus.ACCEPTED
-            with pytest.raises(JournalWriteError, match="disk I/O error"):
+            with pytest.raises(JournalWriteError, match=READ_ONLY):
                 await journal.flush()
         refused = await gw.submit(order())
         assert refused.ack.receipt.status is CommandStatus.REJECTED
         assert refused.ack.receipt.safe_to_resubmit
-        assert gw.halted is not None and "journal write failed" in gw.halted and "disk I/O error" in gw.halted
+        assert gw.halted is not None and "journal write failed" in gw.halted and READ_ONLY in gw.halted
         later = await gw.submit(order())
         assert later.ack.receipt.message.startswith("gateway halted: journal write failed")
     assert len(venue.sent) == (2 if durability == "process" else 1)
@@ -406,9 +392,7 @@ async def test_record_intent_raises_once_the_file_is_read_only(tmp_path: Path) -
     path = tmp_path / "j.db"
     journal = Journal(path)
     await journal.open_run(["fake"])
-    assert journal._conn is not None
-    journal._conn.close()
-    journal._conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+    journal.fail_writes()
     pending = PendingCommand(
         command_id="ro-1",
         operation=CommandOperation.CREATE_ORDER,
@@ -515,14 +499,14 @@ async def test_events_after_a_failed_write_are_not_buffered(tmp_path: Path) -> N
     venue = ScriptedVenue()
     journal = Journal(path)
     async with Gateway(venues=[venue], journal=journal, reconcile=None) as gw:
-        assert journal._conn is not None
-        journal._conn = _FailingConnection(journal._conn)  # type: ignore[assignment]
+        journal.fail_writes()
         await gw.submit(order())  # in the intent log before its send; the database fails at the flush
-        with pytest.raises(JournalWriteError):
+        with pytest.raises(JournalWriteError, match=READ_ONLY):
             await journal.flush()
         for _ in range(3):
             await gw.submit(order())
-        assert journal._pending == []
+        # Nothing was buffered since: on this failed journal a flush with anything to write raises.
+        await journal.flush()
     assert len(venue.sent) == 1
 
 
@@ -530,9 +514,7 @@ async def test_events_after_a_failed_write_are_not_buffered(tmp_path: Path) -> N
 async def test_durability_sets_the_sync_level(tmp_path: Path, durability: str, level: int) -> None:
     journal = Journal(tmp_path / "j.db", durability=durability)  # type: ignore[arg-type]
     await journal.open_run(["fake"])
-    assert journal._conn is not None
-    assert journal._conn.execute("PRAGMA synchronous").fetchone() == (level,)
-    assert journal._conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert journal.pragmas() == {"journal_mode": "wal", "synchronous": level}
     await journal.close()
 
 
@@ -559,8 +541,35 @@ async def test_unknown_ack_after_a_terminal_stream_update_is_still_reconciled(tm
 
     journal.record_event(Receipt(sequence=gw.bus.next_sequence(), command_id="raced", receipt=unknown))
     await journal.flush()
-    crash(journal)
+    journal.abandon()
     j2 = Journal(path)
     recovered = await j2.open_run(["fake"])
     await j2.close()
     assert [r.command.command_id for r in recovered] == ["raced"]
+
+
+async def test_the_drills_refuse_a_journal_that_is_not_open(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.db")
+    with pytest.raises(JournalError, match=r"is not open$"):
+        journal.fail_writes()
+    with pytest.raises(JournalError, match=r"is not open$"):
+        journal.pragmas()
+    await journal.open_run(["fake"])
+    journal.abandon()
+    with pytest.raises(JournalWriteError, match=r"is closed$"):
+        await journal.record_intent(
+            PendingCommand(
+                command_id="late-1",
+                operation=CommandOperation.CREATE_ORDER,
+                venue="fake",
+                instrument=BTC,
+                client_order_id="late-1",
+                order_id=None,
+                sent_at=utc_now(),
+                recv_window_ms=5000,
+                request=order(),
+            ),
+            1,
+        )
+    with pytest.raises(JournalError, match=r"is not open$"):
+        journal.fail_writes()

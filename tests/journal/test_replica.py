@@ -23,7 +23,7 @@ from gateway.model import (
     utc_now,
 )
 from gateway.replica import ReplicaConflict, SequenceGap, StateReplica
-from tests.journal.helpers import crash, order
+from tests.journal.helpers import order
 from tests.unit.fakes import BTC, ScriptedVenue
 
 
@@ -69,12 +69,12 @@ def test_non_strict_counts_gaps() -> None:
 
 def handle_summary(handle: CommandHandle) -> tuple[object, ...]:
     """The live side of ``CommandState.summary()``."""
-    current = handle._current_resolution()
+    current = handle.resolution
     status = current.status if current is not None else handle.ack.receipt.status
-    last = handle._last_order
+    last = handle.order_view
     state = last.state if last is not None else (current.order_state if current is not None else None)
     filled = last.filled_quantity if last is not None else (current.filled_quantity if current is not None else None)
-    return (handle.command_id, status, handle.order_id, state, filled, len(handle._receipts))
+    return (handle.command_id, status, handle.order_id, state, filled, len(handle.receipts))
 
 
 async def test_replaying_a_run_yields_the_live_state(tmp_path: Path) -> None:
@@ -122,7 +122,7 @@ async def test_replaying_a_crashed_run_with_lost_buffered_events(tmp_path: Path)
     await gw.submit(order(client_order_id="c-1"))
     await journal.flush()
     await gw.submit(order(client_order_id="c-2"))  # its intent is in the intent log; its ack only buffered
-    crash(journal)
+    journal.abandon()
     assert journal.run_id is not None
     restarted = Journal(path)
     await restarted.open_run(["fake"])  # the next start restores the logged intent into its run
