@@ -118,8 +118,8 @@ async def test_stream_duplicate_is_harmless_and_reconnect_reports_gap(
     dialect = sim.binance.state["dialect"]
     gaps: list[str] = []
     original = gateway.stream_gap
+    # The user stream's sink is the gateway itself: it calls this wrapper from now on.
     gateway.stream_gap = lambda v, r: (gaps.append(r), original(v, r))  # type: ignore[method-assign]
-    venue.user_stream._sink = gateway
     await dialect.drop_user_streams()
     await wait_until(lambda: bool(gaps))
     await wait_until(lambda: venue.user_stream is not None and venue.user_stream.conn.is_up)

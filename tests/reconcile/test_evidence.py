@@ -143,8 +143,10 @@ async def test_cancel_rules(sim: SimExchange, name: str) -> None:
     rec = Reconciler({name: venue}, ReconcilePolicy(grace_seconds=0.2, deadline_seconds=30), sink)
     engine = sim.venues[name].engine
     cancelled, resting, filled = (place(sim, cid, venue=name) for cid in ("cx-a", "cx-b", "cx-c"))
+    sent: dict[str, float] = {}
     for cid in ("cx-a", "cx-b", "cx-c"):
         command = pending(cid, recv_window_ms=200, venue=name)
+        sent[cid] = command.sent_at.timestamp()  # where the reconciler's grace window starts
         command.command_id = f"cancel-{cid}"
         command.operation = CommandOperation.CANCEL_ORDER
         command.request = CancelRequest(venue=name, instrument="BTC/USDT:USDT", client_order_id=cid)
@@ -157,7 +159,7 @@ async def test_cancel_rules(sim: SimExchange, name: str) -> None:
     assert sink.outcomes("cancel-cx-a") == ["SYNCHRONIZED"]  # target CANCELED: the cancel executed
     assert sink.outcomes("cancel-cx-c") == ["ABSENT"]  # target FILLED: the cancel cannot have executed
     assert sink.outcomes("cancel-cx-b") == []  # still open inside the grace window: nothing proven yet
-    await wait_until(lambda: time.time() > rec._tracked["cancel-cx-b"].sent_s + 0.2)
+    await wait_until(lambda: time.time() > sent["cx-b"] + 0.2)
     await rec.reconcile()
     assert sink.outcomes("cancel-cx-b") == ["ABSENT"]  # still open after grace: the cancel did not execute
     assert resting

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from benchmarks.bench_reconcile import _unknown
 from gateway.model import OrderReport, OrderState, ReconcileTrigger
 from reconcile import ReconcilePolicy, Reconciler
-from tests.reconcile.conftest import RecordingSink
+from tests.reconcile.conftest import RecordingSink, pending
 
 
 class _NoScan(dict[str, Any]):
@@ -35,7 +34,7 @@ def test_a_stream_event_finds_its_command_among_ten_thousand_without_a_scan() ->
     sink = RecordingSink()
     rec = Reconciler({}, ReconcilePolicy(grace_seconds=60, deadline_seconds=120), sink)
     for i in range(10_000):
-        rec.track(_unknown(f"ix-{i}"), ReconcileTrigger.UNKNOWN_EXECUTION)
+        rec.track(pending(f"ix-{i}"), ReconcileTrigger.UNKNOWN_EXECUTION)
     rec._tracked = _NoScan(rec._tracked)
 
     rec.observe(update("someone-else", "4000000001"))
@@ -49,7 +48,7 @@ def test_a_stream_event_finds_its_command_among_ten_thousand_without_a_scan() ->
 def test_the_index_forgets_settled_commands() -> None:
     rec = Reconciler({}, ReconcilePolicy(grace_seconds=60, deadline_seconds=120), RecordingSink())
     for i in range(100):
-        rec.track(_unknown(f"ix-{i}"), ReconcileTrigger.UNKNOWN_EXECUTION)
+        rec.track(pending(f"ix-{i}"), ReconcileTrigger.UNKNOWN_EXECUTION)
     for i in range(100):
         rec.observe(update(f"ix-{i}", str(4_000_000_000 + i)))
     assert rec.tracked == 0

@@ -52,13 +52,19 @@ def redis_url() -> Iterator[str]:
     proc.wait(5)
 
 
+@pytest.fixture
+def ledger_namespace() -> str:
+    """The Redis namespace of this test's ``ledger`` (a second client on it shares its state)."""
+    return f"test:{uuid.uuid4().hex}"
+
+
 @pytest_asyncio.fixture(params=["memory", "redis"])
-async def ledger(request: pytest.FixtureRequest) -> AsyncIterator[Ledger]:
+async def ledger(request: pytest.FixtureRequest, ledger_namespace: str) -> AsyncIterator[Ledger]:
     if request.param == "memory":
         yield InMemoryLedger()
         return
     url = request.getfixturevalue("redis_url")
-    ledger = RedisLedger(url, namespace=f"test:{uuid.uuid4().hex}")
+    ledger = RedisLedger(url, namespace=ledger_namespace)
     yield ledger
     await ledger.clear()
     await ledger.close()

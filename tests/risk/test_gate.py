@@ -225,11 +225,13 @@ async def test_reducing_scales_the_basis_and_a_flip_restarts_it(ledger: Ledger) 
     assert (await gate.snapshot()).positions[("v", BTC)] == D("-80000")
 
 
-async def test_a_halt_reaches_every_gate_sharing_the_ledger(ledger: Ledger, request: pytest.FixtureRequest) -> None:
+async def test_a_halt_reaches_every_gate_sharing_the_ledger(
+    ledger: Ledger, ledger_namespace: str, request: pytest.FixtureRequest
+) -> None:
     from risk.redis_ledger import RedisLedger
 
     if isinstance(ledger, RedisLedger):  # another process's client on the same namespace
-        other: Ledger = RedisLedger(request.getfixturevalue("redis_url"), namespace=ledger._ns)
+        other: Ledger = RedisLedger(request.getfixturevalue("redis_url"), namespace=ledger_namespace)
     else:
         other = ledger
     a = PortfolioGate(RiskLimits(max_gross_exposure=D("100000")), ledger)

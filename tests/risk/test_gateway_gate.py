@@ -8,7 +8,6 @@ import pytest
 
 from gateway import CommandStatus, Gateway, OrderRequest, OrderType, Side
 from risk import PortfolioGate, RiskLimits, RiskRejected
-from tests.reconcile.conftest import wait_until
 from tests.unit.fakes import BTC, ScriptedVenue
 
 
@@ -50,6 +49,7 @@ async def test_venue_rejection_releases_and_unknown_keeps() -> None:
     async with Gateway(venues=[venue], gate=gate, reconcile=None) as gw:
         rejected = await gw.submit(order())
         unknown = await gw.submit(order())
-        await wait_until(lambda: rejected.command_id not in gate.ledger._reservations)  # type: ignore[attr-defined]
-        snapshot = await gate.snapshot()
+    # Closing the gateway waited for the gate's bookkeeping of both answers.
+    snapshot = await gate.snapshot()
+    assert rejected.command_id not in snapshot.reservations
     assert set(snapshot.reservations) == {unknown.command_id}

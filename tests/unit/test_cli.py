@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import time
 
 import aiohttp
 
 from benchmarks.simproc import simulator_process
-from gateway.cli import build_parser
+from gateway.cli import SUBCOMMANDS, build_parser
 
 
 async def test_gateway_sim_serves_and_prints_its_urls_and_credentials() -> None:
@@ -26,7 +27,13 @@ async def test_gateway_sim_serves_and_prints_its_urls_and_credentials() -> None:
 
 
 def test_every_subcommand_is_wired() -> None:
+    """Every registered subcommand parses, and its "module:function" references resolve to callables."""
+    argvs = {"demo": ["demo", "--duration", "1"], "sim": ["sim", "--json"], "journal": ["journal", "runs"],
+             "bench": ["bench", "--quick"]}  # fmt: skip
+    assert set(argvs) == {command.name for command in SUBCOMMANDS}
     parser = build_parser()
-    for argv in (["demo", "--duration", "1"], ["sim", "--json"], ["journal", "runs"], ["bench", "--quick"]):
-        args = parser.parse_args(argv)
-        assert getattr(args, "_missing", None) is None, args._missing
+    for command in SUBCOMMANDS:
+        assert parser.parse_args(argvs[command.name]).command == command.name
+        for ref in (command.add_arguments, command.run):
+            module, _, function = ref.partition(":")
+            assert callable(getattr(importlib.import_module(module), function)), ref
