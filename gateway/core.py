@@ -111,11 +111,6 @@ class Gateway:
             self._bus, self._handles, self._gate, self._gate_queue, self._reconciler, self._refresher
         )
 
-    @property
-    def _live(self) -> dict[str, CommandHandle]:
-        """Live handles by command id (the crash drills look a recovered command up here)."""
-        return self._handles.live
-
     # ------------------------------------------------------------------ lifecycle
 
     async def __aenter__(self) -> Gateway:
