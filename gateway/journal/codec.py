@@ -121,8 +121,17 @@ def decode_event(body: bytes) -> LifecycleEvent:
     return event
 
 
-def intent_row(command: PendingCommand, sequence: int) -> Row:
-    return (sequence, "Intent", command.command_id, command.client_order_id, command.venue, encode_intent(command))
+def intent_row(
+    command: PendingCommand,
+    sequence: int,
+    *,
+    recovered_from: str | None = None,
+    last_receipt: CommandReceipt | None = None,
+) -> Row:
+    """An ``Intent`` row, or a ``Recovered`` one for a command adopted from ``recovered_from``."""
+    kind = "Intent" if recovered_from is None else "Recovered"
+    body = encode_intent(command, recovered_from=recovered_from, last_receipt=last_receipt)
+    return (sequence, kind, command.command_id, command.client_order_id, command.venue, body)
 
 
 def event_row(event: LifecycleEvent) -> Row:

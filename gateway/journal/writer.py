@@ -91,6 +91,7 @@ class Journal:
         self._checkpointer = Checkpointer(self.path)
         self._closed = False
         self._listeners: list[Callable[[AuditItem], object]] = []
+        self._commit_listeners: list[Callable[[], object]] = []
         # process mode: intents reach the kernel through an append-only log before the send and
         # SQLite with the next batched flush (see "Durability levels" in the package docstring).
         self.intent_log_path = Path(f"{self.path}-intents")
@@ -104,6 +105,10 @@ class Journal:
     def subscribe(self, listener: Callable[[AuditItem], object]) -> None:
         """Receive every intent and lifecycle event as it is recorded (a live ``StateReplica``)."""
         self._listeners.append(listener)
+
+    def on_commit(self, listener: Callable[[], object]) -> None:
+        """Be called on the loop after each committed batch (a tailing reader, e.g. the NATS publisher)."""
+        self._commit_listeners.append(listener)
 
     def _notify(self, item: AuditItem) -> None:
         for listener in self._listeners:
@@ -152,13 +157,26 @@ class Journal:
 
     # ------------------------------------------------------------------ recording
 
-    async def record_intent(self, command: PendingCommand, sequence: int) -> None:
-        """Durable before return (per the durability level), or raises ``JournalWriteError``."""
+    async def record_intent(
+        self,
+        command: PendingCommand,
+        sequence: int,
+        *,
+        recovered_from: str | None = None,
+        last_receipt: CommandReceipt | None = None,
+    ) -> None:
+        """Durable before return (per the durability level), or raises ``JournalWriteError``.
+
+        ``recovered_from`` records a ``Recovered`` entry instead: a command another journal left
+        unsettled, adopted into this run (a standby taking over a primary's commands).
+        """
         self._check_writable()
-        row = intent_row(command, sequence)
+        row = intent_row(command, sequence, recovered_from=recovered_from, last_receipt=last_receipt)
         if sequence > self.last_sequence:
             self.last_sequence = sequence
-        self._notify(IntentEntry(sequence=sequence, command=command))
+        self._notify(
+            IntentEntry(sequence=sequence, command=command, recovered_from=recovered_from, last_receipt=last_receipt)
+        )
         if self.durability == "process":
             if self._intent_fd is None:  # group_commit=False: one transaction per intent
                 self._pending.append(row)
@@ -325,6 +343,11 @@ class Journal:
         for fut in batch.waiters:
             if not fut.done():
                 fut.set_result(None)
+        for listener in self._commit_listeners:
+            try:
+                listener()
+            except Exception:
+                log.exception("journal commit listener failed")
 
     def _write(self, items: Sequence[_Pending], extra_sql: Callable[[sqlite3.Connection], None] | None = None) -> None:
         """One transaction: every item, chained in order. Thread-safe; raises on failure."""
