@@ -9,12 +9,14 @@ the dependency graph with ``gateway.model``, ``gateway.errors`` and ``gateway.fi
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
+from gateway.errors import Rejected, VenueRateLimited
 from gateway.filters import InstrumentFilters
 from gateway.model import (
     CancelRequest,
@@ -42,6 +44,8 @@ __all__ = [
     "RecoveredCommand",
 ]
 
+E = TypeVar("E", bound=Exception)
+
 
 # --------------------------------------------------------------------------- venues
 
@@ -58,6 +62,22 @@ class RateLimitState:
     @property
     def headroom(self) -> float:
         return 1.0 if self.limit <= 0 else max(0.0, 1.0 - self.used / self.limit)
+
+    def note_ban(self, seconds: float) -> None:
+        """The venue told us to wait (429 / 418 / a rate-limit code): nothing more is sent until then."""
+        if seconds > 0:
+            self.banned_until = max(self.banned_until, time.monotonic() + seconds)
+
+    def ban_left(self) -> float:
+        """Seconds until the venue's last rate-limit answer lets us send again (0 when it does now)."""
+        return max(0.0, self.banned_until - time.monotonic())
+
+    def noted(self, error: E) -> E:
+        """``error`` unchanged, its rate-limit wait (if it carries one) recorded first."""
+        wait = getattr(error, "retry_after", None)
+        if wait and (isinstance(error, VenueRateLimited) or (isinstance(error, Rejected) and error.retriable)):
+            self.note_ban(wait)
+        return error
 
 
 class VenueEventSink(Protocol):

@@ -46,6 +46,7 @@ from venues.base import (
     NotSent,
     OutcomeUnknown,
     RateLimitState,
+    Rejected,
     UnknownInstrumentError,
     VenueError,
     VenueEventSink,
@@ -277,6 +278,7 @@ class AdapterBase:
         try:
             return await self._write(request, operation, transport, sent_at, request_id)
         except VenueError as exc:
+            self._rate.noted(exc)  # a rate-limit answer over the WS API counts like one over REST
             return receipt_for_error(
                 request,
                 exc,
@@ -298,6 +300,16 @@ class AdapterBase:
     ) -> CommandReceipt:
         """The one write template: check, build, send once over ``transport``, judge the answer."""
         route = self.DIALECT.writes[operation]
+        wait = self._rate.ban_left()
+        if wait > 0:
+            # The venue told us to back off (429 / 418 / a rate-limit code): sending anyway only
+            # lengthens a ban (Binance escalates it), so refuse here, before anything is sent.
+            raise Rejected(
+                f"{self.name}: not sent: the venue rate-limited us; {wait:.1f}s left before it takes requests",
+                native_code="RATE_LIMITED_LOCALLY",
+                retriable=True,
+                retry_after=wait,
+            )
         socket = self._order_socket() if transport is Transport.WEBSOCKET else None
         if transport is Transport.WEBSOCKET and (socket is None or not socket.is_up):
             raise NotSent(f"{self.name}: WebSocket API is not connected")
@@ -372,9 +384,6 @@ class AdapterBase:
                     f"{self.name}: read budget nearly spent; resets in {wait:.1f}s", retry_after=wait
                 )
             await asyncio.sleep(wait)
-
-    def _note_ban(self, seconds: float) -> None:
-        self._rate.banned_until = max(self._rate.banned_until, time.monotonic() + seconds)
 
     def _parsed(self, items: Iterable[Any], what: str, parse: Callable[..., T]) -> list[T]:
         """Every item through the dialect's parser; a malformed one fails the whole read."""

@@ -78,7 +78,7 @@ class BinanceRest:
 
     def _write_error(self, resp: RestResponse, what: str) -> VenueError:
         code, msg = error_code_msg(resp.body)
-        return write_error(resp.status, code, msg, what=what, headers=resp.headers)
+        return self._rate.noted(write_error(resp.status, code, msg, what=what, headers=resp.headers))
 
     async def read(self, path: str, params: Params = (), *, signed: bool = True) -> Any:
         """A read; raises ``VenueReadError`` subclasses (``NotFound`` for -2013)."""
@@ -98,7 +98,7 @@ class BinanceRest:
         code, msg = error_code_msg(resp.body)
         if code is not None and code in NOT_FOUND_CODES:
             raise NotFound(f"{what}: {code} {msg}")
-        raise read_error(resp.status, code, msg, what=what, headers=resp.headers)
+        raise self._rate.noted(read_error(resp.status, code, msg, what=what, headers=resp.headers))
 
     async def user_stream_key(self, method: str) -> str:
         """POST/PUT /fapi/v1/listenKey (USER_STREAM: API key header only, §5)."""

@@ -85,7 +85,7 @@ class BybitRest:
         raise self._write_error(resp, code, msg, what)
 
     def _write_error(self, resp: RestResponse, code: int | None, msg: str, what: str) -> VenueError:
-        return write_error(resp.status, code, msg, what=what, headers=resp.headers)
+        return self._rate.noted(write_error(resp.status, code, msg, what=what, headers=resp.headers))
 
     async def read(self, path: str, params: Sequence[tuple[str, str]] = (), *, signed: bool = True) -> Any:
         """A GET; the ``result`` of a ``retCode 0`` answer, else a ``VenueReadError`` subclass."""
@@ -104,7 +104,7 @@ class BybitRest:
         except (orjson.JSONDecodeError, ParseError) as exc:
             if resp.status == 200:
                 raise VenueReadError(f"{what}: HTTP 200 with an unparsable body") from exc
-            raise read_error(resp.status, None, "", what=what, headers=resp.headers) from exc
+            raise self._rate.noted(read_error(resp.status, None, "", what=what, headers=resp.headers)) from exc
         if code != 0 or resp.status != 200:
-            raise read_error(resp.status, code, msg, what=what, headers=resp.headers)
+            raise self._rate.noted(read_error(resp.status, code, msg, what=what, headers=resp.headers))
         return result
