@@ -12,7 +12,10 @@ simulator (in this process: the judge reads its ground truth and shares its mono
 - fills: the mark is swept through resting orders and back, and some orders are partly filled;
 - faults: a seeded ``FaultCampaign`` over every write fault kind but rate limits (drawn at
   random, a 1 s ban would refuse every write for most of the run), plus scripted rate limits,
-  stream duplicates, reorderings and gaps at fixed intervals.
+  stream duplicates, reorderings and gaps at fixed intervals. Like a well-behaved strategy, the
+  campaign sends nothing to a venue that answered "retry after N s" until then (the gateway
+  would refuse it anyway, before sending). The simulator's Binance IP weight limit is lifted
+  (see ``run_campaign``): at this rate the real one would ban the IP for minutes.
 
 Up to ``in_flight`` commands await their ack at once. When all are answered, the faults stop,
 ``CampaignRecord.settle`` waits for every command to resolve and every handle to catch up,
@@ -160,6 +163,9 @@ class Campaign:
         self.watchers: set[asyncio.Task[None]] = set()  # cancels awaiting their resolution
         self.errors: list[str] = []
         self.transports = itertools.cycle([Transport.REST, Transport.WEBSOCKET, Transport.REST, Transport.AUTO])
+        # As a strategy should: a venue that answered "rate-limited, retry after N s" gets no
+        # command until then (the gateway refuses them anyway, before sending; see _honour_wait).
+        self.resume_at: dict[str, float] = {}
 
     def _instruments(self) -> list[Instrument]:
         """The first five instruments both simulated venues list (the simulator's own filters)."""
@@ -203,8 +209,11 @@ class Campaign:
         """Choose one command now (so the choice sees every earlier one) and send it."""
         try:
             roll = self.rng.random()
-            if roll < 0.12 and self.repeatable:
-                await self._cancel(self.repeatable.pop(self.rng.randrange(len(self.repeatable))), "repeat_cancel")
+            repeatable = [t for t in self.repeatable if self._open_for(t.venue)]
+            if roll < 0.12 and repeatable:
+                target = self.rng.choice(repeatable)
+                self.repeatable.remove(target)
+                await self._cancel(target, "repeat_cancel")
             elif roll < 0.42 and (target := self._first_cancel_target()) is not None:
                 await self._cancel(target, "cancel")
             else:
@@ -216,8 +225,21 @@ class Campaign:
 
     # ------------------------------------------------------------------ creates
 
+    def _open_for(self, venue: str) -> bool:
+        return self.resume_at.get(venue, 0.0) <= time.monotonic()
+
+    def _honour_wait(self, venue: str, handle: CommandHandle) -> None:
+        receipt = handle.ack.receipt
+        if receipt.status is CommandStatus.REJECTED and receipt.retriable and receipt.retry_after:
+            self.tally.kinds["rate_limit_waits"] += 1
+            self.resume_at[venue] = max(self.resume_at.get(venue, 0.0), time.monotonic() + receipt.retry_after)
+
     async def _create(self) -> None:
-        venue = self.rng.choice(VENUES)
+        venues = [v for v in VENUES if self._open_for(v)]
+        if not venues:  # every venue asked us to wait: wait for the first to take requests again
+            await asyncio.sleep(max(0.0, min(self.resume_at.values()) - time.monotonic()))
+            venues = [v for v in VENUES if self._open_for(v)] or list(VENUES)
+        venue = self.rng.choice(venues)
         inst = self.rng.choice(self.instruments)
         engine = self.sim.venues[venue].engine
         mark = engine.instrument(inst.native).mark_price
@@ -249,7 +271,8 @@ class Campaign:
             transport=next(self.transports),
         )
         self.tally.kinds[kind] += 1
-        await self.record.submit(self.gw.submit, request)
+        handle = await self.record.submit(self.gw.submit, request)
+        self._honour_wait(venue, handle)
         self.targets.append(Target(venue, inst, cid))
 
     @staticmethod
@@ -262,7 +285,7 @@ class Campaign:
 
     def _first_cancel_target(self) -> Target | None:
         """Mostly an order open at the venue; sometimes any create (closed, refused or never made)."""
-        fresh = [t for t in self.targets[-400:] if not t.cancels and not t.busy]
+        fresh = [t for t in self.targets[-400:] if not t.cancels and not t.busy and self._open_for(t.venue)]
         if not fresh:
             return None
         if self.rng.random() < 0.85:
@@ -293,6 +316,7 @@ class Campaign:
         except BaseException:
             target.stuck = True
             raise
+        self._honour_wait(target.venue, handle)
         self._spawn(self.watchers, self._after_cancel(target, handle))
 
     async def _after_cancel(self, target: Target, handle: CommandHandle) -> None:
@@ -383,6 +407,11 @@ async def run_campaign(settings: Settings) -> dict[str, Any]:
         RiskLimits(max_notional_per_order=MAX_NOTIONAL_PER_ORDER, max_gross_exposure=Decimal("10000000"))
     )
     async with SimExchange(seed=settings.seed) as sim:
+        # ~600 commands/s plus their reads is ~15x Binance's default IP weight (2,400/min): the
+        # venue would ban the IP for minutes, and the gateway, honouring the ban (tested in
+        # tests/unit/test_rate_limit_ban.py), could then neither send nor reconcile: the run would
+        # judge nothing but that. Rate limits are scripted instead (short waits, _script_rate_limit).
+        sim.binance.state.weight_limit = 1_000_000
         venues = _venues(sim, settings)
         gw = Gateway(venues=venues, gate=gate, journal=journal, reconcile=settings.policy)
         await gw.start()

@@ -18,7 +18,7 @@ class ReconcilePolicy(BaseModel):
       whether a target order was canceled before a cancel was sent (adapters correct clock
       offsets above 250 ms at start). Larger is safer: more cancels stay uncertain instead of
       being judged by a clock that may be off.
-    - ``max_concurrency``: concurrent venue reads across instruments.
+    - ``max_concurrency``: concurrent venue reads across instruments, per venue.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -112,7 +112,11 @@ class Reconciler:
         self._cancels = CancelBook()
         self._absent = AbsentMemory()
         self._loop = PassLoop(policy.interval_seconds, lambda: self._pass(force=False), lambda: bool(self._set))
-        self._semaphore = asyncio.Semaphore(policy.max_concurrency)
+        # Read slots per venue: one venue waiting out a rate limit must not hold the others' reads.
+        self._slots: dict[str, asyncio.Semaphore] = {}
+        # The background loop's group reads run as tasks it does not wait for, so a slow venue
+        # (a ban, retries) never delays the next pass over the others; one task per group at a time.
+        self._groups: dict[tuple[str, str], asyncio.Task[list[ReconcileReport]]] = {}
         self._lock = asyncio.Lock()
         self.passes = 0
 
@@ -198,17 +202,51 @@ class Reconciler:
 
     async def close(self) -> None:
         await self._loop.close()
+        running = list(self._groups.values())
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.wait(running)
+        self._groups.clear()
 
     # ------------------------------------------------------------------ passes
 
     async def _pass(self, *, force: bool) -> list[ReconcileReport]:
+        """One pass: a group read per (venue, instrument) with due commands.
+
+        ``force`` (``reconcile()``) waits for every group and returns their reports; the loop's
+        pass starts its groups and returns, skipping a group whose previous read still runs.
+        """
         async with self._lock:
             self.passes += 1
             groups: dict[tuple[str, str], list[Tracked]] = {}
             for entry in self._set.due(time.time(), force=force):
                 groups.setdefault((entry.command.venue, entry.command.instrument), []).append(entry)
-            results = await asyncio.gather(*(self._settle_group(v, i, items) for (v, i), items in groups.items()))
-            return [report for group in results for report in group]
+            tasks: list[asyncio.Task[list[ReconcileReport]]] = []
+            for key, items in groups.items():
+                running = self._groups.get(key)
+                if running is not None and not running.done():
+                    if not force:
+                        continue
+                    await asyncio.wait([running])
+                tasks.append(self._start_group(key, items))
+        if not force:
+            return []
+        results = await asyncio.gather(*tasks)
+        return [report for group in results for report in group]
+
+    def _start_group(self, key: tuple[str, str], items: list[Tracked]) -> asyncio.Task[list[ReconcileReport]]:
+        task = asyncio.create_task(self._settle_group(*key, items), name=f"reconcile:{key[0]}:{key[1]}")
+        self._groups[key] = task
+
+        def done(finished: asyncio.Task[list[ReconcileReport]]) -> None:
+            if self._groups.get(key) is finished:
+                del self._groups[key]
+            if not finished.cancelled() and finished.exception() is not None:
+                log.error("reconciliation of %s %s failed; continuing", *key, exc_info=finished.exception())
+
+        task.add_done_callback(done)
+        return task
 
     async def _settle_group(self, venue_name: str, instrument: str, items: list[Tracked]) -> list[ReconcileReport]:
         venue = self._venues.get(venue_name)
@@ -218,7 +256,10 @@ class Reconciler:
                 entry.reason = f"venue {venue_name!r} is not configured"
                 reports.append(self._after_misses(entry))
             return reports
-        async with self._semaphore:
+        slots = self._slots.get(venue_name)
+        if slots is None:
+            slots = self._slots[venue_name] = asyncio.Semaphore(self._policy.max_concurrency)
+        async with slots:
             pending = [e for e in items if e.command.command_id in self._set and not self._decide_from_stream(e)]
             fresh = [e for e in pending if not e.queried]
             if fresh and len(pending) <= SINGLE_QUERY_LIMIT:
@@ -307,7 +348,11 @@ class Reconciler:
         order = self._stream.view_of(entry.command)
         if order is None or not matches(entry.command, entry.sent_s, order, self._policy.skew_seconds):
             return False
-        return self._decide_found(entry, order, EvidenceSource.USER_STREAM) is not None
+        # A stream view is the order as of its venue timestamp, not as of now: the update that
+        # would change it may be lost in a gap. So an open target proves "open after the grace
+        # window" only if the venue stamped the view after that window (less the clock tolerance).
+        stamped_s = order.updated_at_ms / 1000 - self._policy.clock_tolerance_seconds if order.updated_at_ms else 0.0
+        return self._decide_found(entry, order, EvidenceSource.USER_STREAM, read_at=stamped_s) is not None
 
     def _decide_found(
         self, entry: Tracked, order: OrderReport, source: EvidenceSource, *, read_at: float | None = None
@@ -318,7 +363,7 @@ class Reconciler:
             order,
             sent_s=entry.sent_s,
             grace_s=entry.grace_s,
-            at=read_at or time.time(),
+            at=time.time() if read_at is None else read_at,
             siblings=self._cancels.siblings([*order_keys(order), *entry.keys], cmd.command_id),
             seen_closed_s=self._stream.closed_at(cmd.venue, order.order_id),
             tolerance_s=self._policy.clock_tolerance_seconds,
