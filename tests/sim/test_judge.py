@@ -269,7 +269,7 @@ def test_attempts_are_stamped_on_the_monotonic_clock() -> None:
 
 
 def test_a_gate_position_is_judged_by_quantity_exactly_and_basis_within_the_fill_prices() -> None:
-    from venues.sim.judge import _Position
+    from venues.sim.exposure import Position as _Position
 
     position = _Position()
     position.add(Decimal("0.002"), Decimal("50000"))

@@ -39,10 +39,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Literal
 
 from gateway.model import (
     Ack,
@@ -59,40 +59,41 @@ from gateway.model import (
     Transport,
 )
 from venues.sim.engine import SimOrder, WriteAttempt
+from venues.sim.exposure import GateSnapshot, Position, venue_positions
+from venues.sim.verdicts import (
+    CORRECT,
+    STALE,
+    UNJUDGEABLE,
+    UNRESOLVED,
+    WRONG,
+    Category,
+    Finding,
+    Verdicts,
+    attempts_text,
+    order_text,
+)
+from venues.sim.verdicts import (
+    said as said_of,
+)
 
 if TYPE_CHECKING:
     from gateway.handle import CommandHandle
     from venues.sim.server import SimExchange
 
-__all__ = ["CampaignRecord", "Finding", "GateSnapshot", "JudgedCommand", "Verdicts"]
+__all__ = [
+    "CORRECT",
+    "STALE",
+    "UNJUDGEABLE",
+    "UNRESOLVED",
+    "WRONG",
+    "CampaignRecord",
+    "Finding",
+    "GateSnapshot",
+    "JudgedCommand",
+    "Verdicts",
+]
 
-Category = Literal["wrong", "stale", "unresolved", "unjudgeable", "duplicate", "sent_twice", "exposure"]
 View = tuple[OrderState, Decimal]
-
-# Verdict labels a caller can show per command (the demo's "truth" column).
-CORRECT = "✓"
-WRONG = "✗ WRONG"
-STALE = "stale"
-UNRESOLVED = "unresolved"
-UNJUDGEABLE = "unjudgeable"
-
-# Gate positions are valued from reported average prices: a rounded average may move the
-# notional by a few units of its last place, never by a whole fill.
-_ABS_TOLERANCE = Decimal("0.01")
-_REL_TOLERANCE = Decimal("0.000001")
-
-
-class GateSnapshot(Protocol):
-    """What the judge reads of a portfolio gate (``risk.LedgerSnapshot`` has these)."""
-
-    @property
-    def positions(self) -> Mapping[tuple[str, str], Decimal]: ...
-
-    @property
-    def reservations(self) -> Mapping[str, Decimal]: ...
-
-    @property
-    def quantities(self) -> Mapping[tuple[str, str], Decimal]: ...
 
 
 @dataclass
@@ -123,74 +124,6 @@ class JudgedCommand:
             used = self.handle.ack.transport or self.handle.ack.receipt.transport
         used = used or self.requested
         return {Transport.REST: "rest", Transport.WEBSOCKET: "ws"}.get(used)  # type: ignore[return-value]
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One command (or instrument) the judge did not pass, with what it said and the truth."""
-
-    category: Category
-    n: int  # the command's number, 0 for a gate finding
-    operation: str
-    venue: str
-    subject: str  # the order's client order id (a cancel's target), or the instrument
-    said: str
-    truth: str
-
-    def line(self) -> str:
-        where = f"#{self.n} {self.operation}" if self.n else self.operation
-        return f"{self.category}: {where} {self.venue} {self.subject}: said {self.said}; truth {self.truth}"
-
-
-@dataclass
-class Verdicts:
-    counts: dict[str, int]
-    findings: list[Finding]
-    by_command: dict[str, str]  # command id -> CORRECT / WRONG / STALE / UNRESOLVED / UNJUDGEABLE
-
-    @property
-    def bad(self) -> int:
-        """Everything that makes a campaign fail."""
-        return sum(
-            self.counts[k]
-            for k in (
-                "creates_wrong",
-                "cancels_wrong",
-                "stale_handles",
-                "unresolved",
-                "unjudgeable",
-                "duplicates",
-                "sent_twice",
-                "exposure_mismatches",
-            )
-        )
-
-    @property
-    def ok(self) -> bool:
-        return self.bad == 0
-
-    def as_dict(self, limit: int = 50) -> dict[str, Any]:
-        """Counts plus the first ``limit`` findings, for results.json."""
-        return {**self.counts, "findings": [f.line() for f in self.findings[:limit]]}
-
-
-def _said(receipt: CommandReceipt | None) -> str:
-    if receipt is None:
-        return "nothing (still UNKNOWN_EXECUTION)"
-    parts = [receipt.status.value]
-    if receipt.order_state is not None:
-        parts.append(receipt.order_state.value)
-    if receipt.status is not CommandStatus.ACCEPTED and receipt.message:
-        parts.append(f"({' '.join(receipt.message.split())[:120]})")
-    return " ".join(parts)
-
-
-def _order_text(order: SimOrder | None) -> str:
-    return "no order" if order is None else f"order {order.order_id} {order.status} filled {order.filled_qty}"
-
-
-def _attempts_text(attempts: Iterable[WriteAttempt]) -> str:
-    return "[" + ", ".join(f"{a.operation}/{a.transport}:{a.outcome}" for a in attempts) + "]"
 
 
 def _advance(current: View | None, new: View) -> View:
@@ -409,8 +342,8 @@ class CampaignRecord:
         order = orders[-1] if orders else None
         writes = [a for a in truth.attempts(command.order_cid, command.venue) if a.operation == "create"]
         receipt = command.handle.resolution
-        said = _said(receipt)
-        facts = f"{_order_text(order)}; writes received {_attempts_text(writes)}"
+        said = said_of(receipt)
+        facts = f"{order_text(order)}; writes received {attempts_text(writes)}"
 
         def find(category: Category, text: str = facts) -> None:
             findings.append(Finding(category, command.n, "create", command.venue, command.order_cid, said, text))
@@ -503,7 +436,7 @@ class CampaignRecord:
         findings: list[Finding],
     ) -> str:
         receipt = command.handle.resolution
-        said = _said(receipt)
+        said = said_of(receipt)
         order = self._truth_order(command)
         attempts = matched[command.command_id]
 
@@ -514,9 +447,9 @@ class CampaignRecord:
             counts["cancels_accepted"] += 1
         if isinstance(attempts, str):
             counts["unjudgeable"] += 1
-            find("unjudgeable", f"{attempts}; {_order_text(order)}")
+            find("unjudgeable", f"{attempts}; {order_text(order)}")
             return UNJUDGEABLE
-        facts = f"its writes at the venue {_attempts_text(attempts)}; {_order_text(order)}"
+        facts = f"its writes at the venue {attempts_text(attempts)}; {order_text(order)}"
         if len(attempts) > 1:
             counts["sent_twice"] += 1
             find("sent_twice", facts)
@@ -536,11 +469,11 @@ class CampaignRecord:
 
     def _judge_gate(self, gate: GateSnapshot, counts: dict[str, int], findings: list[Finding]) -> None:
         """Quantities exactly; the cost basis within the fills' price range (module doc)."""
-        truth = _venue_positions(self.sim)
+        truth = venue_positions(self.sim)
         held_qty = gate.quantities
         keys = set(truth) | {k for k, v in gate.positions.items() if v} | {k for k, v in held_qty.items() if v}
         for key in sorted(keys):
-            position = truth.get(key, _Position())
+            position = truth.get(key, Position())
             qty = held_qty.get(key, Decimal(0))
             basis = gate.positions.get(key, Decimal(0))
             problem = position.disagrees(qty, basis)
@@ -568,51 +501,6 @@ class CampaignRecord:
                         command.venue,
                         cid,
                         f"still reserving {reserved:f}",
-                        _order_text(order),
+                        order_text(order),
                     )
                 )
-
-
-@dataclass
-class _Position:
-    """A venue position from its fills: net quantity, and the range of fill prices that built it."""
-
-    qty: Decimal = Decimal(0)
-    low: Decimal | None = None
-    high: Decimal | None = None
-
-    def add(self, signed_qty: Decimal, price: Decimal) -> None:
-        self.qty += signed_qty
-        self.low = price if self.low is None else min(self.low, price)
-        self.high = price if self.high is None else max(self.high, price)
-
-    def disagrees(self, qty: Decimal, basis: Decimal) -> str:
-        """Why a gate's (quantity, cost basis) cannot be this position, or "" when it can be.
-
-        The quantity must match exactly. The cost basis depends on the order the gate applied the
-        fills in (reducing scales it proportionally), so it is only bounded: a position's basis is
-        its quantity at prices within the range of the fills that built it, with its sign.
-        """
-        if qty != self.qty:
-            return f"venue fills make qty {self.qty:f}"
-        if qty == 0:
-            return "" if abs(basis) <= _ABS_TOLERANCE else "venue fills make a flat position (basis 0)"
-        assert self.low is not None and self.high is not None
-        low, high = sorted((qty * self.low, qty * self.high))
-        slack = _ABS_TOLERANCE + _REL_TOLERANCE * max(abs(low), abs(high))
-        if low - slack <= basis <= high + slack:
-            return ""
-        return f"venue fills make qty {self.qty:f} at {self.low:f}..{self.high:f}: basis {low:f}..{high:f}"
-
-
-def _venue_positions(sim: SimExchange) -> dict[tuple[str, str], _Position]:
-    """Each (venue, unified instrument)'s position from every fill the venue made."""
-    out: dict[tuple[str, str], _Position] = {}
-    for name, venue in sim.venues.items():
-        engine = venue.engine
-        for order in engine.orders.values():
-            sign = Decimal(1) if order.side == "BUY" else Decimal(-1)
-            for fill in order.fills:
-                key = (name, engine.instruments[order.symbol].unified)
-                out.setdefault(key, _Position()).add(sign * fill.qty, fill.price)
-    return {k: p for k, p in out.items() if p.qty or p.low is not None}
