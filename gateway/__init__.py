@@ -20,6 +20,7 @@ from gateway.errors import (
 from gateway.handle import CommandHandle
 from gateway.model import (
     Ack,
+    AmendRequest,
     CancelRequest,
     CommandAck,
     CommandOperation,
@@ -44,6 +45,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Ack",
+    "AmendRequest",
     "CancelRequest",
     "CommandAck",
     "CommandHandle",

@@ -5,9 +5,10 @@ models (``venues/<venue>/parse.py``); the reconciler, the gate and the journal s
 these. Quantities and prices are ``Decimal`` everywhere.
 
 Reading guide:
-- requests: ``OrderRequest``, ``CancelRequest`` (what a strategy asks for);
+- requests: ``OrderRequest``, ``CancelRequest``, ``AmendRequest`` (what a strategy asks for);
 - answers: ``CommandReceipt`` (what the evidence proves about one command), ``CommandAck``;
-- venue facts: ``OrderReport``, ``TradeReport`` (an order / fill as the venue shows it);
+- venue facts: ``OrderReport``, ``TradeReport``, ``AmendmentReport`` (an order / fill / modification
+  as the venue shows it);
 - reconciliation: ``ReconcileOutcome``, ``ReconcileTrigger``, ``EvidenceSource``, ``ReconcileReport``;
 - lifecycle: ``LifecycleEvent`` and its kinds, each stamped with the bus ``sequence``.
 """
@@ -24,6 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 __all__ = [
     "Ack",
+    "AmendRequest",
+    "AmendmentReport",
     "AnyLifecycleEvent",
     "CancelRequest",
     "CommandAck",
@@ -98,6 +101,7 @@ class Transport(StrEnum):
 class CommandOperation(StrEnum):
     CREATE_ORDER = "CREATE_ORDER"
     CANCEL_ORDER = "CANCEL_ORDER"
+    AMEND_ORDER = "AMEND_ORDER"
 
 
 class CommandStatus(StrEnum):
@@ -271,6 +275,42 @@ class CancelRequest(_VenueCommand):
         return self
 
 
+class AmendRequest(_VenueCommand):
+    """Change one open order's price and/or quantity, named by client order id or venue order id.
+
+    The receipt carries the target's ids; where a venue needs both values (Binance), the
+    gateway fills in the unchanged one from the order it knows.
+    """
+
+    order_id: str | None = None
+    quantity: Decimal | None = None
+    price: Decimal | None = None
+    transport: Transport = Transport.AUTO
+
+    @field_validator("order_id")
+    @classmethod
+    def _order_id_shape(cls, value: str | None) -> str | None:
+        if value is not None and not ORDER_ID_RE.fullmatch(value):
+            raise ValueError(f"order_id {value!r} must be 1-64 ASCII letters, digits, '-' or '_'")
+        return value
+
+    @field_validator("quantity", "price")
+    @classmethod
+    def _positive_amount(cls, value: Decimal | None) -> Decimal | None:
+        problem = None if value is None else amount_violation(value)
+        if problem is not None:
+            raise ValueError(f"must be a positive finite decimal: {problem}")
+        return value
+
+    @model_validator(mode="after")
+    def _ids_and_change(self) -> AmendRequest:
+        if self.client_order_id is None and self.order_id is None:
+            raise ValueError("client_order_id or order_id is required to name the order to amend")
+        if self.quantity is None and self.price is None:
+            raise ValueError("an amend changes quantity and/or price: give at least one")
+        return self
+
+
 class OrderReport(BaseModel):
     """One order as the venue shows it (stream update, query, open orders or history)."""
 
@@ -310,6 +350,22 @@ class TradeReport(BaseModel):
     price: Decimal
     quantity: Decimal
     time_ms: int
+
+
+class AmendmentReport(BaseModel):
+    """One accepted modification of an order, as the venue's amendment history shows it (Binance)."""
+
+    model_config = _FROZEN
+
+    venue: str
+    instrument: str
+    order_id: str
+    client_order_id: str | None = None
+    time_ms: int
+    price_before: Decimal | None = None
+    price_after: Decimal | None = None
+    quantity_before: Decimal | None = None
+    quantity_after: Decimal | None = None
 
 
 class CommandReceipt(BaseModel):

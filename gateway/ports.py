@@ -19,6 +19,7 @@ from typing import Protocol, TypeVar, runtime_checkable
 from gateway.errors import Rejected, VenueRateLimited
 from gateway.filters import InstrumentFilters
 from gateway.model import (
+    AmendRequest,
     CancelRequest,
     CommandOperation,
     CommandReceipt,
@@ -171,8 +172,10 @@ class Venue(Protocol):
 class PendingCommand:
     """A command whose outcome the reconciler must prove.
 
-    ``command_id`` is the create's client order id, or the cancel's request id. For a
-    cancel, ``client_order_id`` / ``order_id`` name the *target* order.
+    ``command_id`` is the create's client order id, or the cancel's / amend's request id. For a
+    cancel or an amend, ``client_order_id`` / ``order_id`` name the *target* order; an amend's
+    ``previous`` is the target as the gateway knew it when the amend was sent (the values a
+    not-taken amend leaves in place).
     """
 
     command_id: str
@@ -183,11 +186,12 @@ class PendingCommand:
     order_id: str | None
     sent_at: datetime
     recv_window_ms: int
-    request: OrderRequest | CancelRequest
+    request: OrderRequest | CancelRequest | AmendRequest
     transport: Transport | None = None
     # ABSENT was already reported once: a later sighting is a DIVERGED alert.
     reported_absent: bool = False
     attempts: int = 0
+    previous: OrderReport | None = None
 
 
 @dataclass(slots=True, frozen=True)

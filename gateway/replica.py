@@ -32,6 +32,7 @@ from gateway.fold import CommandFold, advances
 from gateway.journal import AuditItem, IntentEntry, JournalReader
 from gateway.model import (
     Ack,
+    AmendRequest,
     CancelRequest,
     CommandOperation,
     CommandReceipt,
@@ -77,7 +78,7 @@ class CommandState:
     instrument: str | None = None
     client_order_id: str | None = None
     order_id: str | None = None
-    request: OrderRequest | CancelRequest | None = None
+    request: OrderRequest | CancelRequest | AmendRequest | None = None
     receipts: list[CommandReceipt] = field(default_factory=list)
     fold: CommandFold = field(default_factory=CommandFold)
     events: int = 0

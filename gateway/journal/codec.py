@@ -18,11 +18,13 @@ from pydantic import TypeAdapter
 from gateway.journal.records import AuditItem, IntentEntry
 from gateway.model import (
     Ack,
+    AmendRequest,
     AnyLifecycleEvent,
     CancelRequest,
     CommandOperation,
     CommandReceipt,
     LifecycleEvent,
+    OrderReport,
     OrderRequest,
     OrderUpdate,
     Receipt,
@@ -61,6 +63,9 @@ def chain(
     return hashlib.sha256(head.encode() + body).hexdigest()[:32]
 
 
+_REQUEST_TYPES: dict[type, str] = {OrderRequest: "order", CancelRequest: "cancel", AmendRequest: "amend"}
+
+
 def encode_intent(
     command: PendingCommand, *, recovered_from: str | None = None, last_receipt: CommandReceipt | None = None
 ) -> bytes:
@@ -76,9 +81,11 @@ def encode_intent(
         "transport": command.transport.value if command.transport is not None else None,
         "reported_absent": command.reported_absent,
         "attempts": command.attempts,
-        "request_type": "order" if isinstance(command.request, OrderRequest) else "cancel",
+        "request_type": _REQUEST_TYPES[type(command.request)],
         "request": orjson.Fragment(command.request.model_dump_json()),
     }
+    if command.previous is not None:  # an amend's target as the gateway knew it (its evidence baseline)
+        head["previous"] = orjson.Fragment(command.previous.model_dump_json())
     if recovered_from is not None:
         head["recovered_from"] = recovered_from
     if last_receipt is not None:
@@ -88,11 +95,14 @@ def encode_intent(
 
 def decode_intent(sequence: int, body: bytes) -> IntentEntry:
     data = orjson.loads(body)
-    request: OrderRequest | CancelRequest
+    request: OrderRequest | CancelRequest | AmendRequest
     if data["request_type"] == "order":
         request = OrderRequest.model_validate(data["request"])
+    elif data["request_type"] == "amend":
+        request = AmendRequest.model_validate(data["request"])
     else:
         request = CancelRequest.model_validate(data["request"])
+    previous = OrderReport.model_validate(data["previous"]) if data.get("previous") else None
     command = PendingCommand(
         command_id=data["command_id"],
         operation=CommandOperation(data["operation"]),
@@ -106,6 +116,7 @@ def decode_intent(sequence: int, body: bytes) -> IntentEntry:
         transport=Transport(data["transport"]) if data["transport"] else None,
         reported_absent=bool(data.get("reported_absent", False)),
         attempts=int(data.get("attempts", 0)),
+        previous=previous,
     )
     last = data.get("last_receipt")
     return IntentEntry(
