@@ -16,6 +16,10 @@ limit or a refusal at the edge, and how to read the venue's wait; ``CodeBook.wri
             5xx, 408, UNKNOWN_CODES          VenueUnreachable
             anything else                    VenueReadError
 
+The sets come from the dialect's ``code_table`` module: a ``CodeTable`` with one ``CodeRow`` per
+code the venue documents (class, name, citation, and why when the class is not obvious), so a
+documented rejection can never fall through to "unrecognised".
+
 ``code_decides`` is for venues whose business errors arrive in an envelope (Bybit: HTTP 200
 with ``retCode != 0``): when a code is present it alone decides, and the rate-limit statuses and
 a 408 count only for an answer without one (a 5xx is unknown either way).
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 from venues.base import (
@@ -37,7 +42,46 @@ from venues.base import (
     VenueUnreachable,
 )
 
-__all__ = ["CodeBook", "RetryAfter"]
+__all__ = ["CodeBook", "CodeClass", "CodeRow", "CodeTable", "RetryAfter"]
+
+
+class CodeClass(StrEnum):
+    """What a venue code proves about the request it answers (docs/venues/README.md)."""
+
+    REJECTED = "REJECTED"  # provably not executed
+    RATE_LIMITED = "RATE_LIMITED"  # refused before processing; not executed, retriable after the wait
+    UNKNOWN = "UNKNOWN"  # may have executed: reconcile, never re-send
+    EVIDENCE = "EVIDENCE"  # an earlier attempt exists: reconcile by client order id
+
+
+@dataclass(frozen=True, slots=True)
+class CodeRow:
+    """One documented code: its name or text, its class, where it is documented, and why when not obvious."""
+
+    code: int
+    cls: CodeClass
+    name: str
+    source: str
+    why: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CodeTable:
+    """A venue's complete documented code list, one row per code."""
+
+    venue: str
+    rows: tuple[CodeRow, ...]
+
+    def __post_init__(self) -> None:
+        seen = [row.code for row in self.rows]
+        if len(seen) != len(set(seen)):
+            raise ValueError(f"{self.venue}: a code appears twice in its table")
+
+    def codes(self, cls: CodeClass) -> frozenset[int]:
+        return frozenset(row.code for row in self.rows if row.cls is cls)
+
+    def row(self, code: int) -> CodeRow | None:
+        return next((row for row in self.rows if row.code == code), None)
 
 
 class RetryAfter(Protocol):

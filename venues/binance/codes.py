@@ -1,6 +1,7 @@
 """Binance USD-M error codes, grouped by what an answer *proves*.
 
-Venue facts: docs/venues/binance-usdm.md §3, §9; classes: docs/venues/README.md.
+Venue facts: docs/venues/binance-usdm.md §3, §9; classes: docs/venues/README.md; every documented
+code with its class and citation: ``code_table.TABLE``.
 
 Sets are named by outcome, never by action (no ``RETRY_*``: nautilus retried ``-1007``,
 which resends an order that may have executed). ``CODES`` hands them to the shared
@@ -23,10 +24,12 @@ import re
 import time
 from collections.abc import Mapping
 
-from venues.codebook import CodeBook
+from venues.binance.code_table import TABLE
+from venues.codebook import CodeBook, CodeClass
 
 __all__ = [
     "CODES",
+    "TABLE",
     "DUPLICATE_CODES",
     "NOT_FOUND_CODES",
     "RATE_LIMIT_CODES",
@@ -37,35 +40,21 @@ __all__ = [
     "write_error",
 ]
 
-# Execution status unknown (§9 "U"), plus the codes this project treats as unknown whatever the
-# docs say (-1001, -1008: the project rule in docs/venues/README.md).
-UNKNOWN_CODES: frozenset[int] = frozenset({-1000, -1001, -1006, -1007, -1008})
+# The sets by outcome, from the complete documented table (venues/binance/code_table.py).
+# Unknown includes the project rule's -1001 and -1008 (docs/venues/README.md).
+UNKNOWN_CODES: frozenset[int] = TABLE.codes(CodeClass.UNKNOWN)
 
 # Refused before processing: not executed, may be retried after the venue's wait.
-RATE_LIMIT_CODES: frozenset[int] = frozenset({-1003, -1015})
+RATE_LIMIT_CODES: frozenset[int] = TABLE.codes(CodeClass.RATE_LIMITED)
 
 # An open order already holds this client order id: evidence an earlier attempt landed.
-DUPLICATE_CODES: frozenset[int] = frozenset({-4116})
+DUPLICATE_CODES: frozenset[int] = TABLE.codes(CodeClass.EVIDENCE)
 
 # A read answer, not an error: the order does not exist (within retention).
 NOT_FOUND_CODES: frozenset[int] = frozenset({-2013})
 
-# Definite rejections: parameters, filters, auth, clock, margin, reduce-only, order type.
-REJECT_CODES: frozenset[int] = frozenset(
-    {
-        -1013, -1014, -1016, -1020, -1021, -1022, -1023,
-        -1100, -1101, -1102, -1103, -1104, -1105, -1106, -1108, -1109, -1110, -1111, -1112, -1113, -1114,
-        -1115, -1116, -1117, -1118, -1119, -1120, -1121, -1122, -1125, -1127, -1128, -1130, -1131,
-        -2010, -2011, -2013, -2014, -2015, -2016, -2018, -2019, -2020, -2021, -2022, -2023, -2024, -2025,
-        -2026, -2027, -2028,
-        -4000, -4001, -4002, -4003, -4004, -4005, -4006, -4007, -4008, -4009, -4010, -4011, -4012, -4013,
-        -4014, -4015, -4016, -4023, -4024, -4028, -4029, -4030, -4031, -4032, -4033, -4044, -4045, -4046,
-        -4047, -4048, -4050, -4051, -4052, -4053, -4054, -4055, -4056, -4057, -4058, -4059, -4060, -4061,
-        -4062, -4067, -4068, -4082, -4083, -4084, -4086, -4087, -4088, -4104, -4114, -4115, -4118, -4120,
-        -4131, -4135, -4137, -4138, -4139, -4140, -4141, -4142, -4144, -4164, -4165, -4183, -4184,
-        -5021, -5022, -5024, -5025, -5026, -5027, -5028, -5029,
-    }
-)  # fmt: skip
+# Definite rejections: parameters, filters, auth, clock, margin, reduce-only, order type, account rules.
+REJECT_CODES: frozenset[int] = TABLE.codes(CodeClass.REJECTED)
 
 _BANNED_UNTIL = re.compile(r"banned until (\d{12,14})")
 DEFAULT_429_WAIT = 60.0

@@ -1,6 +1,7 @@
 """Bybit v5 retCodes and HTTP statuses, grouped by what an answer *proves*.
 
-Venue facts: docs/venues/bybit-v5.md §3, §5, §8; classes: docs/venues/README.md.
+Venue facts: docs/venues/bybit-v5.md §3, §5, §8; classes: docs/venues/README.md; every documented
+retCode with its class and citation: ``code_table.TABLE``.
 
 Bybit's envelope rule: a business error comes back as HTTP 200 with ``retCode != 0``, so a
 retCode is classified first and the HTTP status only when there is no envelope
@@ -24,11 +25,13 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from venues.codebook import CodeBook
+from venues.bybit.code_table import TABLE
+from venues.codebook import CodeBook, CodeClass
 
 __all__ = [
     "CANCEL_REJECT_CODES",
     "CODES",
+    "TABLE",
     "DUPLICATE_CODES",
     "RATE_LIMIT_CODES",
     "REJECT_CODES",
@@ -38,27 +41,23 @@ __all__ = [
     "write_error",
 ]
 
-# Server timeout / internal error / service restarting: the request may have executed. 10019
-# (WS trade service restarting) is documented as "not accepted", but the project rule (docs/venues/README.md)
-# treats it as unknown: reconciliation proves ABSENT quickly, a wrong REJECTED could duplicate.
-UNKNOWN_CODES: frozenset[int] = frozenset({10000, 10016, 10019})
+# The sets by outcome, from the complete documented table (venues/bybit/code_table.py). Unknown
+# includes 10019 (WS trade service restarting): documented as "not accepted", but the project rule
+# (docs/venues/README.md) treats it as unknown: reconciliation proves ABSENT quickly, a wrong
+# REJECTED could duplicate.
+UNKNOWN_CODES: frozenset[int] = TABLE.codes(CodeClass.UNKNOWN)
 
 # Refused before processing; retry after the venue's wait.
-RATE_LIMIT_CODES: frozenset[int] = frozenset({10006, 10429, 10403, 20003})
+RATE_LIMIT_CODES: frozenset[int] = TABLE.codes(CodeClass.RATE_LIMITED)
 
-# orderLinkId already used: evidence that an earlier attempt landed.
-DUPLICATE_CODES: frozenset[int] = frozenset({110072})
+# orderLinkId already used (or an identical earlier request): evidence that an earlier attempt landed.
+DUPLICATE_CODES: frozenset[int] = TABLE.codes(CodeClass.EVIDENCE)
 
 # The cancel target is not open: the *cancel* is rejected; the order's own state is unknown.
 CANCEL_REJECT_CODES: frozenset[int] = frozenset({110001, 110008, 110010})
 
-# Definite rejections: parameters, auth, clock, permissions, balance, filters, limits.
-REJECT_CODES: frozenset[int] = frozenset(
-    {
-        10001, 10002, 10003, 10004, 10005, 10007, 10010, 10017, 10027, 10029, 10404, 20006,
-        110003, 110004, 110007, 110012, 110017, 110020, 110079, 110094,
-    }
-)  # fmt: skip
+# Definite rejections: parameters, auth, clock, permissions, balance, filters, limits, account rules.
+REJECT_CODES: frozenset[int] = TABLE.codes(CodeClass.REJECTED) - CANCEL_REJECT_CODES
 
 DEFAULT_RATE_LIMIT_WAIT = 1.0  # the UID window is one second
 IP_BAN_WAIT = 600.0  # HTTP 403 "access too frequent": stop for at least ten minutes (RL)
