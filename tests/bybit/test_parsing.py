@@ -49,6 +49,18 @@ def test_closed_market_order_is_filled_with_an_average_price() -> None:
     assert report.state is OrderState.FILLED and report.average_price == Decimal(item["avgPrice"])
 
 
+def test_a_market_orders_protection_price_is_not_its_price() -> None:
+    # issue 21: the recorded Market order carries "price": "73.64", Bybit's slippage-protection bound
+    (item,) = envelope(ENTRIES["bybit-ccxt-Y3"]["response"])[2]["list"][:1]
+    assert (item["orderType"], item["price"]) == ("Market", "73.64")
+    assert order_report(item, venue="bybit", unify=unify).price is None
+    limit = {**item, "orderType": "Limit", "price": "73.64"}
+    assert order_report(limit, venue="bybit", unify=unify).price == Decimal("73.64")
+    (execution,) = envelope(ENTRIES["bybit-ccxt-Y6"]["response"])[2]["list"][:1]
+    market_fill = {**execution, "orderType": "Market", "orderPrice": "73.64", "orderQty": "0.1", "leavesQty": "0"}
+    assert execution_update_report(market_fill, venue="bybit", unify=unify).price is None
+
+
 def test_executions_parse() -> None:
     for item in envelope(ENTRIES["bybit-ccxt-Y6"]["response"])[2]["list"]:
         trade = trade_report(item, venue="bybit", unify=unify)

@@ -64,6 +64,14 @@ def _state(raw: Any) -> OrderState:
     return state
 
 
+def _limit_price(payload: Mapping[str, Any], key: str) -> Decimal | None:
+    # A Market order's price is the venue's slippage-protection bound, not a limit of ours
+    # (recorded: fixture bybit-ccxt-Y3, a filled LTCUSDT Market order with "price": "73.64").
+    if payload.get("orderType") == "Market":
+        return None
+    return opt_dec_field(payload, key)
+
+
 def order_report(payload: Mapping[str, Any], *, venue: str, unify: Unify) -> OrderReport:
     """An order object (realtime, history, ``order`` topic)."""
     if not isinstance(payload, Mapping):
@@ -76,7 +84,7 @@ def order_report(payload: Mapping[str, Any], *, venue: str, unify: Unify) -> Ord
         side=_SIDES.get(payload.get("side", "")),
         type=_TYPES.get(payload.get("orderType", "")),
         quantity=dec_field(payload, "qty"),
-        price=opt_dec_field(payload, "price"),
+        price=_limit_price(payload, "price"),
         state=_state(field(payload, "orderStatus")),
         filled_quantity=dec_field(payload, "cumExecQty"),
         average_price=opt_dec_field(payload, "avgPrice"),
@@ -119,7 +127,7 @@ def execution_update_report(payload: Mapping[str, Any], *, venue: str, unify: Un
         side=trade.side,
         type=_TYPES.get(payload.get("orderType", "")),
         quantity=order_qty,
-        price=opt_dec_field(payload, "orderPrice"),
+        price=_limit_price(payload, "orderPrice"),
         state=OrderState.FILLED if leaves == 0 else OrderState.PARTIALLY_FILLED,
         filled_quantity=max(Decimal(0), order_qty - leaves),
         updated_at_ms=trade.time_ms,
