@@ -13,8 +13,8 @@ The rules:
 - **Most advanced order view** (``advances``): updates can arrive out of order and reads can
   lag, but a venue's filled quantity only grows and a closed order never reopens; so a view
   less filled than the last, or open after a terminal one, is older and ignored.
-- **Final**: REJECTED is final; an ACCEPTED cancel is final (the venue canceled the order: the
-  cancel's effect is proved); an ACCEPTED create is final once its order's state is terminal.
+- **Final**: REJECTED is final; an ACCEPTED cancel (or cancel-all) is final (the venue canceled the
+  order: the cancel's effect is proved); an ACCEPTED create is final once its order's state is terminal.
   UNKNOWN_EXECUTION is never final, however terminal the order looks: the command is settled
   only by an accepted receipt or a SYNCHRONIZED report.
 """
@@ -55,7 +55,7 @@ def is_final(operation: CommandOperation | None, resolution: CommandReceipt | No
         return True
     if resolution.status is not CommandStatus.ACCEPTED:
         return False
-    if operation is CommandOperation.CANCEL_ORDER:
+    if operation in (CommandOperation.CANCEL_ORDER, CommandOperation.CANCEL_ALL):
         return True
     return state is not None and state.is_terminal
 

@@ -5,7 +5,7 @@ models (``venues/<venue>/parse.py``); the reconciler, the gate and the journal s
 these. Quantities and prices are ``Decimal`` everywhere.
 
 Reading guide:
-- requests: ``OrderRequest``, ``CancelRequest``, ``AmendRequest`` (what a strategy asks for);
+- requests: ``OrderRequest``, ``CancelRequest``, ``AmendRequest``, ``CancelAllRequest`` (what a strategy asks for);
 - answers: ``CommandReceipt`` (what the evidence proves about one command), ``CommandAck``;
 - venue facts: ``OrderReport``, ``TradeReport``, ``AmendmentReport`` (an order / fill / modification
   as the venue shows it);
@@ -28,6 +28,8 @@ __all__ = [
     "AmendRequest",
     "AmendmentReport",
     "AnyLifecycleEvent",
+    "ALL_INSTRUMENTS",
+    "CancelAllRequest",
     "CancelRequest",
     "CommandAck",
     "CommandOperation",
@@ -102,6 +104,7 @@ class CommandOperation(StrEnum):
     CREATE_ORDER = "CREATE_ORDER"
     CANCEL_ORDER = "CANCEL_ORDER"
     AMEND_ORDER = "AMEND_ORDER"
+    CANCEL_ALL = "CANCEL_ALL"
 
 
 class CommandStatus(StrEnum):
@@ -309,6 +312,43 @@ class AmendRequest(_VenueCommand):
         if self.quantity is None and self.price is None:
             raise ValueError("an amend changes quantity and/or price: give at least one")
         return self
+
+
+# A cancel-all's receipt names this instrument when it covered several (listed in its request).
+ALL_INSTRUMENTS = "*"
+
+
+class CancelAllRequest(BaseModel):
+    """Cancel every open order on a venue, per instrument (``Gateway.cancel_all`` builds it).
+
+    ``instruments`` are unified ids, at least one, each once; a venue cancels per instrument, so
+    the gateway sends one request per instrument and the command's receipt sums them up.
+    """
+
+    model_config = _FROZEN
+
+    venue: str = Field(min_length=1)
+    instruments: tuple[str, ...] = Field(min_length=1)
+    transport: Transport = Transport.AUTO
+
+    @field_validator("instruments")
+    @classmethod
+    def _instruments_shape(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for instrument in value:
+            _check_instrument(instrument)
+        if len(set(value)) != len(value):
+            raise ValueError(f"instruments must be distinct, got {list(value)}")
+        return value
+
+    @property
+    def instrument(self) -> str:
+        """The one instrument, or ``ALL_INSTRUMENTS`` when the cancel-all covers several."""
+        return self.instruments[0] if len(self.instruments) == 1 else ALL_INSTRUMENTS
+
+    @property
+    def client_order_id(self) -> None:
+        """A cancel-all names no single order."""
+        return None
 
 
 class OrderReport(BaseModel):

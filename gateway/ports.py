@@ -20,6 +20,7 @@ from gateway.errors import Rejected, VenueRateLimited
 from gateway.filters import InstrumentFilters
 from gateway.model import (
     AmendRequest,
+    CancelAllRequest,
     CancelRequest,
     CommandOperation,
     CommandReceipt,
@@ -140,6 +141,15 @@ class Venue(Protocol):
     async def cancel(self, request: CancelRequest, request_id: str) -> CommandReceipt:
         """Send the cancel once."""
 
+    def validate_cancel_all(self, request: CancelAllRequest) -> None:
+        """Every instrument listed here, and a transport the venue cancels all over; raise ``InvalidOrderError``."""
+
+    async def cancel_all(self, request: CancelAllRequest, request_id: str) -> CommandReceipt:
+        """Send one cancel-all per instrument, each once; one receipt for them all (UNKNOWN if any is)."""
+
+    def traded_instruments(self) -> list[str]:
+        """Instruments an order of ours was sent on through this adapter (a cancel-all's default scope)."""
+
     async def query_order(
         self, instrument: str, *, client_order_id: str | None = None, order_id: str | None = None
     ) -> OrderReport | None:
@@ -186,12 +196,15 @@ class PendingCommand:
     order_id: str | None
     sent_at: datetime
     recv_window_ms: int
-    request: OrderRequest | CancelRequest | AmendRequest
+    request: OrderRequest | CancelRequest | AmendRequest | CancelAllRequest
     transport: Transport | None = None
     # ABSENT was already reported once: a later sighting is a DIVERGED alert.
     reported_absent: bool = False
     attempts: int = 0
     previous: OrderReport | None = None
+    # A cancel-all's targets: the orders of ours the gateway believed open at the send (evidence
+    # that the cancel-all took effect is about these; others' orders count only by their times).
+    targets: tuple[OrderReport, ...] = ()
 
 
 @dataclass(slots=True, frozen=True)

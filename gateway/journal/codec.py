@@ -20,6 +20,7 @@ from gateway.model import (
     Ack,
     AmendRequest,
     AnyLifecycleEvent,
+    CancelAllRequest,
     CancelRequest,
     CommandOperation,
     CommandReceipt,
@@ -63,7 +64,12 @@ def chain(
     return hashlib.sha256(head.encode() + body).hexdigest()[:32]
 
 
-_REQUEST_TYPES: dict[type, str] = {OrderRequest: "order", CancelRequest: "cancel", AmendRequest: "amend"}
+_REQUEST_TYPES: dict[type, str] = {
+    OrderRequest: "order",
+    CancelRequest: "cancel",
+    AmendRequest: "amend",
+    CancelAllRequest: "cancel_all",
+}
 
 
 def encode_intent(
@@ -86,6 +92,8 @@ def encode_intent(
     }
     if command.previous is not None:  # an amend's target as the gateway knew it (its evidence baseline)
         head["previous"] = orjson.Fragment(command.previous.model_dump_json())
+    if command.targets:  # a cancel-all's targets: the orders believed open at its send
+        head["targets"] = [orjson.Fragment(target.model_dump_json()) for target in command.targets]
     if recovered_from is not None:
         head["recovered_from"] = recovered_from
     if last_receipt is not None:
@@ -95,11 +103,13 @@ def encode_intent(
 
 def decode_intent(sequence: int, body: bytes) -> IntentEntry:
     data = orjson.loads(body)
-    request: OrderRequest | CancelRequest | AmendRequest
+    request: OrderRequest | CancelRequest | AmendRequest | CancelAllRequest
     if data["request_type"] == "order":
         request = OrderRequest.model_validate(data["request"])
     elif data["request_type"] == "amend":
         request = AmendRequest.model_validate(data["request"])
+    elif data["request_type"] == "cancel_all":
+        request = CancelAllRequest.model_validate(data["request"])
     else:
         request = CancelRequest.model_validate(data["request"])
     previous = OrderReport.model_validate(data["previous"]) if data.get("previous") else None
@@ -117,6 +127,7 @@ def decode_intent(sequence: int, body: bytes) -> IntentEntry:
         reported_absent=bool(data.get("reported_absent", False)),
         attempts=int(data.get("attempts", 0)),
         previous=previous,
+        targets=tuple(OrderReport.model_validate(target) for target in data.get("targets", ())),
     )
     last = data.get("last_receipt")
     return IntentEntry(
