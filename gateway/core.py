@@ -34,6 +34,7 @@ from gateway.errors import DuplicateCommandError, GatewayClosedError, UnknownVen
 from gateway.events import InboundEvents
 from gateway.gate_queue import GateQueue
 from gateway.handle import CommandHandle
+from gateway.metrics import Metrics
 from gateway.model import (
     Ack,
     CancelRequest,
@@ -72,6 +73,7 @@ class Gateway:
         *,
         client_id_prefix: str = "gw",
         refresh: RefreshPolicy | None = _DEFAULT_REFRESH,
+        metrics: object = None,
     ):
         self._venues: dict[str, Venue] = {}
         for venue in venues:
@@ -96,6 +98,14 @@ class Gateway:
         self._refresh_policy = refresh
         self._refresher: OrderRefresher | None = None
         self.parse_errors = 0
+        # None (the default): no metrics and no cost; a prometheus_client registry, or True for its
+        # default one: gateway_* metrics (gateway/metrics.py, the extra "metrics").
+        self._metrics: Metrics | None = None
+        if metrics is not None and metrics is not False:
+            from gateway.metrics_export import attach
+
+            self._metrics, self.metrics_registry = attach(metrics)
+            self._bus.add_tap(self._metrics.on_event)
         self._compose()
 
     def _compose(self) -> None:
@@ -141,6 +151,12 @@ class Gateway:
             self._bus.add_tap(self._journal.record_event)
         if self._reconciler is not None:
             await self._reconciler.start()
+        if self._metrics is not None:
+            self._metrics.bind(
+                venues=self._venues, gate=self._gate, reconciler=self._reconciler, halted=lambda: self._halted
+            )
+            self._metrics.journal_started(self._journal, len(recovered))
+            self._metrics.start()
         self._open = True
         for item in recovered:
             self._events.adopt_recovered(item.command, item.last_receipt)
@@ -157,6 +173,8 @@ class Gateway:
         await self._gate_queue.close()
         if self._journal is not None:
             await self._journal.close()
+        if self._metrics is not None:
+            await self._metrics.close()
 
     def _make_journal(self, arg: JournalPort | str | Path | None) -> JournalPort | None:
         if arg is None:
@@ -205,6 +223,11 @@ class Gateway:
     @property
     def bus(self) -> EventBus:
         return self._bus
+
+    @property
+    def metrics(self) -> Metrics | None:
+        """The counters behind the gateway_* metrics (None unless built with ``metrics=``)."""
+        return self._metrics
 
     @property
     def halted(self) -> str | None:
@@ -334,10 +357,14 @@ class Gateway:
         self._events.order_update(order)
 
     def stream_gap(self, venue: str, reason: str) -> None:
+        if self._metrics is not None:
+            self._metrics.stream_gap(venue)
         self._events.stream_gap(venue, reason)
 
     def parse_error(self, venue: str, detail: str) -> None:
         self.parse_errors += 1
+        if self._metrics is not None:
+            self._metrics.parse_error(venue)
         log.warning("%s: unparsable stream payload (%d so far): %s", venue, self.parse_errors, detail)
 
     # ------------------------------------------------------------------ ReconcileSink (gateway/events.py)

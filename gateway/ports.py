@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol, TypeVar, runtime_checkable
@@ -37,6 +38,7 @@ from gateway.model import (
 __all__ = [
     "GatePort",
     "RateLimitState",
+    "READ_PURPOSE",
     "Venue",
     "VenueEventSink",
     "JournalPort",
@@ -50,6 +52,11 @@ E = TypeVar("E", bound=Exception)
 
 
 # --------------------------------------------------------------------------- venues
+# Who a venue read is for ("reconcile", "refresh"; "other" by default): set in the reading task's
+# context and tallied by the adapter per request it sends, so a read's cost is attributed without
+# passing a label down every call (the metrics' gateway_venue_reads_total{purpose}).
+READ_PURPOSE: ContextVar[str] = ContextVar("gateway_read_purpose", default="other")
+
 
 
 @dataclass(slots=True)
@@ -62,11 +69,22 @@ class RateLimitState:
     banned_until: float = 0.0  # monotonic seconds until which the venue refuses us (418/429/10006)
 
     @property
+    # Read requests sent and the weight they cost, by READ_PURPOSE (count_read).
+    reads: dict[str, int] = field(default_factory=dict)
+    read_weight: dict[str, int] = field(default_factory=dict)
+    # The venue's own order counters from its write answers' headers: window -> (used, limit; 0 = not told).
+    orders: dict[str, tuple[int, int]] = field(default_factory=dict)
     def headroom(self) -> float:
         return 1.0 if self.limit <= 0 else max(0.0, 1.0 - self.used / self.limit)
 
     def note_ban(self, seconds: float) -> None:
         """The venue told us to wait (429 / 418 / a rate-limit code): nothing more is sent until then."""
+    def count_read(self, weight: int) -> None:
+        """One read request is about to leave, for the purpose its task set (``READ_PURPOSE``)."""
+        purpose = READ_PURPOSE.get()
+        self.reads[purpose] = self.reads.get(purpose, 0) + 1
+        self.read_weight[purpose] = self.read_weight.get(purpose, 0) + weight
+
         if seconds > 0:
             self.banned_until = max(self.banned_until, time.monotonic() + seconds)
 

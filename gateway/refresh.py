@@ -53,7 +53,7 @@ from gateway.bus import EventBus
 from gateway.errors import InvalidReadRequest, VenueRateLimited, VenueReadError, VenueUnreachable
 from gateway.handle import CommandHandle, HandleState
 from gateway.model import EvidenceSource, OrderReport, OrderState
-from gateway.ports import Venue
+from gateway.ports import READ_PURPOSE, Venue
 
 __all__ = ["OrderRefresher", "RefreshPolicy", "RefreshResult", "advances"]
 
@@ -257,6 +257,7 @@ class OrderRefresher:
     async def _refresh_group(
         self, venue: Venue, instrument: str, handles: list[CommandHandle], result: RefreshResult
     ) -> None:
+        READ_PURPOSE.set("refresh")  # gather runs this in its own task: its reads are tallied as the refresh's
         policy = self._policy
         found: list[tuple[CommandHandle, OrderReport, EvidenceSource]] = []
         async with self._semaphore:

@@ -86,7 +86,7 @@ from gateway.model import (
     ReconcileTrigger,
     TradeReport,
 )
-from gateway.ports import PendingCommand, ReconcileSink, Venue
+from gateway.ports import READ_PURPOSE, PendingCommand, ReconcileSink, Venue
 from reconcile.evidence import CancelState, Decision, decide_after_misses, decide_found, matches
 from reconcile.memory import AbsentMemory, CancelBook, StreamMemory
 from reconcile.policy import ReconcilePolicy
@@ -249,6 +249,7 @@ class Reconciler:
         return task
 
     async def _settle_group(self, venue_name: str, instrument: str, items: list[Tracked]) -> list[ReconcileReport]:
+        READ_PURPOSE.set("reconcile")  # this group's own task: its venue reads are tallied as the reconciler's
         venue = self._venues.get(venue_name)
         reports: list[ReconcileReport] = []
         if venue is None:

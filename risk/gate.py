@@ -47,6 +47,8 @@ class PortfolioGate:
         self._sharing: asyncio.Task[None] | None = None
         self._unshared = False  # a halt()/resume() made without a running loop, not yet written
         self._prices: dict[str, Decimal] = {}  # command id -> reservation price, for fills without a price
+        # refusals so far by the limit that refused ("gate_error": the gate failed closed); read by metrics
+        self.refusals: dict[str, int] = {}
 
     # ------------------------------------------------------------------ kill switch
 
@@ -98,6 +100,19 @@ class PortfolioGate:
     # ------------------------------------------------------------------ GatePort
 
     async def check_and_reserve(self, request: OrderRequest, reference_price: Decimal | None) -> None:
+        try:
+            await self._check_and_reserve(request, reference_price)
+        except RiskRejected as exc:
+            self._refused(exc.limit or "unnamed")
+            raise
+        except Exception:
+            self._refused("gate_error")
+            raise
+
+    def _refused(self, limit: str) -> None:
+        self.refusals[limit] = self.refusals.get(limit, 0) + 1
+
+    async def _check_and_reserve(self, request: OrderRequest, reference_price: Decimal | None) -> None:
         cid = request.client_order_id
         if cid is None:
             raise RiskRejected("the gate needs the command's client order id", limit="client_order_id")

@@ -393,6 +393,22 @@ class AdapterBase:
             raise VenueReadError(f"{what}: {exc}") from exc
 
     def _order_reports(self, items: Iterable[Any], what: str) -> list[OrderReport]:
+    def stream_stats(self) -> dict[str, int]:
+        """The sockets' counters so far, for metrics read at scrape time (nothing is counted for them)."""
+        from venues.streams import UserStreamBase
+
+        stats: dict[str, int] = {}
+        stream, socket = self._user_stream(), self._order_socket()
+        if isinstance(stream, UserStreamBase):
+            stats["user_stream_reconnects"] = max(0, stream.conn.connects - 1)
+            stats["user_stream_drops"] = stream.conn.drops
+            stats["user_stream_duplicates"] = stream.dropped_duplicates
+            stats["user_stream_updates"] = stream.delivered
+        if socket is not None:
+            stats["order_socket_reconnects"] = max(0, socket.rpc.conn.connects - 1)
+            stats["order_socket_drops"] = socket.rpc.conn.drops
+        return stats
+
         return self._parsed(items, what, self.DIALECT.parse_order)
 
     async def _window(self, path: str, instrument: str, start_ms: int, end_ms: int) -> list[Any]:
@@ -411,6 +427,7 @@ class AdapterBase:
         items = await self._window(spec.trades_path, instrument, start_ms, end_ms)
         fills = self._parsed((i for i in items if spec.is_fill(i)), f"GET {spec.trades_path}", spec.parse_trade)
         return list({t.trade_id: t for t in fills}.values())
+        rate.count_read(weight)
 
     # ------------------------------------------------------------------ lifecycle
 

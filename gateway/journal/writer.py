@@ -17,10 +17,12 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import orjson
 
@@ -40,7 +42,7 @@ from gateway.journal.store import SCHEMA, connect, insert_chained, transaction
 from gateway.model import Ack, CommandReceipt, LifecycleEvent, Receipt, utc_now
 from gateway.ports import PendingCommand, RecoveredCommand
 
-__all__ = ["Journal"]
+__all__ = ["Journal", "JournalObserver"]
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +52,19 @@ _FLUSH_BATCH = 512  # buffered events that force a flush at once
 _Pending = Row | LifecycleEvent  # an intent is queued as its row, an event as itself (serialized at the flush)
 
 
+class JournalObserver(Protocol):
+    """What the journal reports to the gateway's metrics (``gateway.metrics.Metrics``)."""
+
+    def intent_recorded(self, seconds: float) -> None: ...
+
+    def batch_committed(self, size: int, seconds: float) -> None: ...
+
+
 @dataclass(slots=True)
 class _Batch:
     items: list[_Pending]
     waiters: list[asyncio.Future[None]]  # power mode: the record_intent calls waiting for this commit
+    started: float = field(default_factory=time.perf_counter)
 
 
 class Journal:
@@ -92,6 +103,7 @@ class Journal:
         self._closed = False
         self._listeners: list[Callable[[AuditItem], object]] = []
         self._commit_listeners: list[Callable[[], object]] = []
+        self._observer: JournalObserver | None = None
         # process mode: intents reach the kernel through an append-only log before the send and
         # SQLite with the next batched flush (see "Durability levels" in the package docstring).
         self.intent_log_path = Path(f"{self.path}-intents")
@@ -109,6 +121,10 @@ class Journal:
     def on_commit(self, listener: Callable[[], object]) -> None:
         """Be called on the loop after each committed batch (a tailing reader, e.g. the NATS publisher)."""
         self._commit_listeners.append(listener)
+
+    def observe(self, observer: JournalObserver) -> None:
+        """Report each intent write and each committed batch (size, seconds) to ``observer``."""
+        self._observer = observer
 
     def _notify(self, item: AuditItem) -> None:
         for listener in self._listeners:
@@ -158,6 +174,23 @@ class Journal:
     # ------------------------------------------------------------------ recording
 
     async def record_intent(
+        self,
+        command: PendingCommand,
+        sequence: int,
+        *,
+        recovered_from: str | None = None,
+        last_receipt: CommandReceipt | None = None,
+    ) -> None:
+        """See ``_record_intent``; timed for the observer, if any."""
+        observer = self._observer
+        if observer is None:
+            await self._record_intent(command, sequence, recovered_from=recovered_from, last_receipt=last_receipt)
+            return
+        started = time.perf_counter()
+        await self._record_intent(command, sequence, recovered_from=recovered_from, last_receipt=last_receipt)
+        observer.intent_recorded(time.perf_counter() - started)
+
+    async def _record_intent(
         self,
         command: PendingCommand,
         sequence: int,
@@ -343,6 +376,8 @@ class Journal:
         for fut in batch.waiters:
             if not fut.done():
                 fut.set_result(None)
+        if self._observer is not None:
+            self._observer.batch_committed(len(batch.items), time.perf_counter() - batch.started)
         for listener in self._commit_listeners:
             try:
                 listener()

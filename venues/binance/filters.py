@@ -15,7 +15,7 @@ from typing import Any
 from venues.base import InstrumentFilters
 from venues.common import filter_value
 
-__all__ = ["parse_exchange_info", "rate_limit_weight", "unified_id"]
+__all__ = ["order_rate_limits", "parse_exchange_info", "rate_limit_weight", "unified_id"]
 
 
 def unified_id(symbol: Mapping[str, Any]) -> str | None:
@@ -71,3 +71,16 @@ def rate_limit_weight(info: Mapping[str, Any]) -> int:
         if limit.get("rateLimitType") == "REQUEST_WEIGHT" and limit.get("interval") == "MINUTE":
             return int(limit.get("limit", 0)) // max(1, int(limit.get("intervalNum", 1)))
     return 0
+
+
+_WINDOW_UNIT = {"SECOND": "s", "MINUTE": "m", "HOUR": "h", "DAY": "d"}
+
+
+def order_rate_limits(info: Mapping[str, Any]) -> dict[str, int]:
+    """The ORDERS limits exchangeInfo announces, by the window its X-MBX-ORDER-COUNT-* headers name ("10s", "1m")."""
+    out: dict[str, int] = {}
+    for limit in info.get("rateLimits", ()):
+        unit = _WINDOW_UNIT.get(str(limit.get("interval")))
+        if limit.get("rateLimitType") == "ORDERS" and unit is not None:
+            out[f"{int(limit.get('intervalNum', 1))}{unit}"] = int(limit.get("limit", 0))
+    return out

@@ -59,6 +59,11 @@ class BinanceRest:
         if used is not None and used.isdigit():
             self._rate.used = int(used)
             self._rate.reset_at = time.monotonic() + (60 - time.time() % 60)
+        for window in ("10s", "1m"):
+            # X-MBX-ORDER-COUNT-10S / -1M: this account's orders in the window, against exchangeInfo's limit
+            count = headers.get(f"x-mbx-order-count-{window}")
+            if count is not None and count.isdigit():
+                self._rate.orders[window] = (int(count), self._rate.orders.get(window, (0, 0))[1])
 
     async def write(self, method: str, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """Send a create/cancel once; the parsed 2xx object, or raise a write-outcome error."""

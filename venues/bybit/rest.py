@@ -64,11 +64,18 @@ class BybitRest:
             if reset and reset.isdigit():
                 self._rate.reset_at = time.monotonic() + max(0.0, (int(reset) - time.time() * 1000) / 1000)
 
+    def _note_write_headers(self, headers: Mapping[str, str]) -> None:
+        """A write endpoint's own per-second budget (``X-Bapi-Limit*``): the account's order count in its window."""
+        limit, left = headers.get("x-bapi-limit"), headers.get("x-bapi-limit-status")
+        if limit and left and limit.isdigit() and left.isdigit():
+            self._rate.orders["1s"] = (max(0, int(limit) - int(left)), int(limit))
+
     async def write(self, method: str, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """Send a create/cancel (a POST) once; the ``result`` ack (with ``orderId``), or raise a write-outcome error."""
         what = f"{method} {path}"
         body = orjson.dumps(params)
         resp = await self._client.request(method, self._url + path, body=body, headers=self.signed_headers(body))
+        self._note_write_headers(resp.headers)
         code: int | None = None
         msg = ""
         result: Any = None
