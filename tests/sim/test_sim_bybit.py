@@ -238,7 +238,6 @@ async def test_duplicate_order_link_id(raw: Raw, sim: SimExchange) -> None:
         ({"qty": "0.0105"}, 10001),  # step
         ({"qty": "5000"}, 10001),  # qty range
         ({"reduceOnly": True}, 110017),
-        ({"timeInForce": "PostOnly", "price": "51000"}, 10001),  # would take: refused (documented choice)
         ({"symbol": "NOPEUSDT"}, 10001),
         ({"orderLinkId": "a" * 37}, 10001),
         ({"orderLinkId": "bad id!"}, 10001),
@@ -491,7 +490,7 @@ async def test_trade_ws(sim: SimExchange) -> None:
         assert (await recv(ws))["retCode"] == 110072
         await ws.send(ws_order("c3", "order.create", order_body("w-3"), ts=now_ms() - 60_000))
         assert (await recv(ws))["retCode"] == 10002
-        await ws.send(ws_order("c4", "order.amend", {"category": "linear"}))
+        await ws.send(ws_order("c4", "order.amend-batch", {"category": "linear"}))
         assert (await recv(ws))["retCode"] == 10404
 
         cancel = {"category": "linear", "symbol": "BTCUSDT", "orderId": ack["data"]["orderId"]}

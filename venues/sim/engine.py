@@ -35,11 +35,15 @@ __all__ = [
     "RejectReason",
     "SimFill",
     "SimInstrument",
+    "SimAmendment",
     "SimOrder",
     "WriteAttempt",
     "default_instruments",
     "now_ms",
 ]
+
+
+POST_ONLY_CANCEL_REASON = "EC_PostOnlyWillTakeLiquidity"
 
 
 def now_ms() -> int:
@@ -61,6 +65,9 @@ class RejectReason(StrEnum):
     BAD_PARAMETER = "BAD_PARAMETER"
     UNKNOWN_ORDER = "UNKNOWN_ORDER"  # cancel / query target does not exist
     ORDER_CLOSED = "ORDER_CLOSED"  # cancel target exists but is no longer open
+    NOT_MODIFIED = "NOT_MODIFIED"  # an amend that changes nothing
+    QTY_BELOW_FILLED = "QTY_BELOW_FILLED"  # an amend to at most the filled quantity
+    NOT_LIMIT = "NOT_LIMIT"  # only LIMIT orders can be amended
 
 
 class EngineReject(Exception):
@@ -163,11 +170,25 @@ class SimOrder:
 
 
 @dataclass
+class SimAmendment:
+    """One accepted amend (the record Binance's ``GET /fapi/v1/orderAmendment`` lists)."""
+
+    amendment_id: int
+    order_id: str
+    time_ms: int
+    price_before: Decimal | None
+    price_after: Decimal | None
+    qty_before: Decimal
+    qty_after: Decimal
+    count: int  # the order's amends so far, this one included
+
+
+@dataclass
 class WriteAttempt:
     """One write the venue received, whatever became of it (ground truth for duplicate checks)."""
 
     venue: str
-    operation: Literal["create", "cancel"]
+    operation: Literal["create", "cancel", "amend"]
     transport: Literal["rest", "ws"]
     client_order_id: str | None
     order_id: str | None
@@ -180,7 +201,7 @@ class WriteAttempt:
     arrived_ns: int = field(default_factory=time.monotonic_ns)
 
 
-# (account, order, fill or None, execution type "NEW"/"TRADE"/"CANCELED"/"EXPIRED"/"REJECTED")
+# (account, order, fill or None, execution type "NEW"/"TRADE"/"CANCELED"/"EXPIRED"/"REJECTED"/"AMENDMENT")
 OrderListener = Callable[[str, SimOrder, SimFill | None, str], None]
 
 
@@ -195,6 +216,7 @@ class MatchingEngine:
         id_style: Literal["int", "uuid"] = "int",
         history_lag_ms: int = 0,
         fee_rate: Decimal = Decimal("0.0004"),
+        post_only_cancels: bool = False,
     ):
         self.venue = venue
         self.instruments: dict[str, SimInstrument] = {i.symbol: i for i in (instruments or default_instruments())}
@@ -209,6 +231,10 @@ class MatchingEngine:
         self.entry_prices: dict[tuple[str, str], Decimal] = {}
         self.balances: dict[str, Decimal] = {}
         self.listeners: list[OrderListener] = []
+        # Bybit acks a PostOnly that would take and then cancels it; Binance refuses it (-5022).
+        self.post_only_cancels = post_only_cancels
+        self.amendments: dict[str, list[SimAmendment]] = {}  # order id -> accepted amends, oldest first
+        self._amendment_ids = itertools.count(5_000_001)
         self._ids = itertools.count(4_000_000_001)
         self._trade_ids = itertools.count(700_000_001)
 
@@ -255,7 +281,11 @@ class MatchingEngine:
     ) -> SimOrder:
         """Validate and create an order (raises ``EngineReject`` without creating anything)."""
         inst = self.instrument(symbol)
-        self._validate(account, inst, side, type, qty, price, tif, reduce_only, client_order_id)
+        would_take = tif == "POST_ONLY" and price is not None and self._crosses(inst, side, price)
+        self._validate(
+            account, inst, side, type, qty, price, "GTC" if would_take and self.post_only_cancels else tif,
+            reduce_only, client_order_id,
+        )  # fmt: skip
         ts = now_ms()
         numeric = next(self._ids)
         order_id = str(numeric) if self.id_style == "int" else str(uuid.uuid4())
@@ -278,12 +308,12 @@ class MatchingEngine:
         self.orders[order_id] = order
         self._by_cid.setdefault((account, client_order_id), []).append(order)
         self._emit(account, order, None, "NEW")
-        mark = inst.mark_price
-        crosses = type == "MARKET" or (
-            price is not None and ((side == "BUY" and price >= mark) or (side == "SELL" and price <= mark))
-        )
+        if would_take:  # only reached when post-only orders are acked, then canceled (Bybit)
+            self._close(order, "CANCELED", POST_ONLY_CANCEL_REASON)
+            return order
+        crosses = type == "MARKET" or (price is not None and self._crosses(inst, side, price))
         if crosses:
-            self._execute(order, qty, mark, maker=False)
+            self._execute(order, qty, inst.mark_price, maker=False)
         elif tif in ("IOC", "FOK"):
             self._close(order, "EXPIRED", "IOC/FOK did not cross the mark")
         else:
@@ -305,11 +335,34 @@ class MatchingEngine:
         R = RejectReason
         if any(o.is_open for o in self._by_cid.get((account, client_order_id), ())):
             raise EngineReject(R.DUPLICATE_CLIENT_ID, "client order id is duplicated")
+        if type == "LIMIT" and (price is None or price <= 0):
+            raise EngineReject(R.BAD_PARAMETER, "price is required for LIMIT orders")
+        self._check_values(inst, type, qty, price, reduce_only)
+        if reduce_only:
+            pos = self.positions.get((account, inst.symbol), Decimal(0))
+            reduces = (side == "SELL" and pos > 0) or (side == "BUY" and pos < 0)
+            if not reduces or qty > abs(pos):
+                raise EngineReject(R.REDUCE_ONLY, "reduce-only order would not reduce the position")
+        if tif == "POST_ONLY" and price is not None and self._crosses(inst, side, price):
+            raise EngineReject(R.POST_ONLY_WOULD_TAKE, "post-only order would immediately take liquidity")
+        open_count = sum(1 for o in self._open.get(inst.symbol, {}).values() if o.account == account)
+        if open_count >= inst.max_open_orders:
+            raise EngineReject(R.MAX_OPEN_ORDERS, "reached the maximum number of open orders")
+
+    @staticmethod
+    def _crosses(inst: SimInstrument, side: Side, price: Decimal) -> bool:
+        mark = inst.mark_price
+        return (side == "BUY" and price >= mark) or (side == "SELL" and price <= mark)
+
+    @staticmethod
+    def _check_values(
+        inst: SimInstrument, type: OrderKind, qty: Decimal, price: Decimal | None, reduce_only: bool
+    ) -> None:
+        """The filters a create and an amend share: tick, price range, step, quantity range, notional."""
+        R = RejectReason
         if qty <= 0:
             raise EngineReject(R.QTY_RANGE, "quantity less than or equal to zero")
-        if type == "LIMIT":
-            if price is None or price <= 0:
-                raise EngineReject(R.BAD_PARAMETER, "price is required for LIMIT orders")
+        if price is not None:
             if (price - inst.min_price) % inst.tick_size != 0:
                 raise EngineReject(R.PRICE_TICK, f"price {price} is not a multiple of tick size {inst.tick_size}")
             if price < inst.min_price or price > inst.max_price:
@@ -322,18 +375,6 @@ class MatchingEngine:
         notional = (price if price is not None else inst.mark_price) * qty
         if not reduce_only and notional < inst.min_notional:
             raise EngineReject(R.MIN_NOTIONAL, f"order's notional must be no smaller than {inst.min_notional}")
-        if reduce_only:
-            pos = self.positions.get((account, inst.symbol), Decimal(0))
-            reduces = (side == "SELL" and pos > 0) or (side == "BUY" and pos < 0)
-            if not reduces or qty > abs(pos):
-                raise EngineReject(R.REDUCE_ONLY, "reduce-only order would not reduce the position")
-        if tif == "POST_ONLY" and price is not None:
-            mark = inst.mark_price
-            if (side == "BUY" and price >= mark) or (side == "SELL" and price <= mark):
-                raise EngineReject(R.POST_ONLY_WOULD_TAKE, "post-only order would immediately take liquidity")
-        open_count = sum(1 for o in self._open.get(inst.symbol, {}).values() if o.account == account)
-        if open_count >= inst.max_open_orders:
-            raise EngineReject(R.MAX_OPEN_ORDERS, "reached the maximum number of open orders")
 
     def cancel(
         self, account: str, symbol: str, *, order_id: str | None = None, client_order_id: str | None = None
@@ -344,6 +385,59 @@ class MatchingEngine:
         if not order.is_open:
             raise EngineReject(RejectReason.ORDER_CLOSED, f"order is already {order.status}")
         self._close(order, "CANCELED", "canceled by user")
+        return order
+
+    def amend(
+        self,
+        account: str,
+        symbol: str,
+        *,
+        order_id: str | None = None,
+        client_order_id: str | None = None,
+        qty: Decimal | None = None,
+        price: Decimal | None = None,
+    ) -> SimOrder:
+        """Change an open LIMIT order's quantity and/or price (raises ``EngineReject``, changing nothing).
+
+        An accepted amend is recorded, emits one ``AMENDMENT`` event and re-queues the order; one
+        whose new price crosses the mark trades at once, except a post-only order, which is
+        canceled instead (Binance's documented GTX modify).
+        """
+        R = RejectReason
+        order = self.find(account, symbol, order_id=order_id, client_order_id=client_order_id, respect_visibility=False)
+        if order is None:
+            raise EngineReject(R.UNKNOWN_ORDER, "order does not exist")
+        if not order.is_open:
+            raise EngineReject(R.ORDER_CLOSED, f"order is already {order.status}")
+        if order.type != "LIMIT":
+            raise EngineReject(R.NOT_LIMIT, "only limit orders can be amended")
+        new_qty = order.qty if qty is None else qty
+        new_price = order.price if price is None else price
+        inst = self.instrument(order.symbol)
+        self._check_values(inst, order.type, new_qty, new_price, order.reduce_only)
+        if new_qty <= order.filled_qty:
+            raise EngineReject(R.QTY_BELOW_FILLED, f"quantity {new_qty} is not above the filled {order.filled_qty}")
+        if new_qty == order.qty and new_price == order.price:
+            raise EngineReject(R.NOT_MODIFIED, "no need to modify the order")
+        history = self.amendments.setdefault(order.order_id, [])
+        history.append(
+            SimAmendment(
+                next(self._amendment_ids), order.order_id, now_ms(), order.price, new_price, order.qty, new_qty,
+                len(history) + 1,
+            )
+        )  # fmt: skip
+        order.qty, order.price = new_qty, new_price
+        order.updated_ms = now_ms()
+        book = self._open.setdefault(order.symbol, {})
+        book.pop(order.order_id, None)
+        book[order.order_id] = order  # to the back of its level: an amend loses queue priority
+        self._emit(account, order, None, "AMENDMENT")
+        assert new_price is not None
+        if self._crosses(inst, order.side, new_price):
+            if order.tif == "POST_ONLY":
+                self._close(order, "CANCELED", "post-only amend would take liquidity")
+            else:
+                self._execute(order, order.qty - order.filled_qty, inst.mark_price, maker=False)
         return order
 
     def fill(self, order_id: str, qty: Decimal, price: Decimal | None = None) -> SimFill:

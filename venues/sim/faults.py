@@ -25,6 +25,10 @@ STREAM_DUPLICATE        —              the next user-stream event for the orde
 STREAM_OUT_OF_ORDER     —              the next two user-stream events swap places
 STREAM_GAP              —              the user stream is dropped; events meanwhile are lost
 ======================  =============  =====================================================
+
+Operations: ``create``, ``cancel``, ``amend`` (one order each), ``batch`` (one batch request:
+its fault hits the whole answer; ``executed_items`` says how many items ran first), ``query``
+(``read`` matches it too), ``stream``, ``any``.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from typing import Literal
 
 __all__ = ["Fault", "FaultCampaign", "FaultKind", "FaultPlan", "Operation"]
 
-Operation = Literal["create", "cancel", "query", "read", "stream", "any"]
+Operation = Literal["create", "cancel", "amend", "batch", "query", "read", "stream", "any"]
 
 
 class FaultKind(StrEnum):
@@ -93,6 +97,9 @@ class Fault:
     executed: bool = True  # UNKNOWN_CODE / WS_DROP: did the venue act before failing?
     delay_seconds: float = 2.0  # DELAYED_VISIBILITY hide time; ACCEPT_THEN_TIMEOUT hold time
     retry_after_seconds: float = 1.0  # RATE_LIMIT
+    # A batch whose fault executes: how many of its items the venue ran before the answer was
+    # lost (None: all of them). The rest were never run.
+    executed_items: int | None = None
 
     @property
     def executes(self) -> bool:

@@ -18,9 +18,11 @@ from aiohttp import web
 from venues.sim.engine import MatchingEngine, SimInstrument, SimOrder, WriteAttempt, now_ms
 from venues.sim.faults import Fault, FaultKind, FaultPlan, Operation
 
-__all__ = ["DialectSpec", "RequestRecord", "SimVenue", "VenueName", "VenueState", "WriteResult"]
+__all__ = ["BatchItem", "DialectSpec", "RequestRecord", "SimVenue", "VenueName", "VenueState", "WriteResult"]
 
 VenueName = Literal["binance", "bybit"]
+WriteKind = Literal["create", "cancel", "amend"]
+_OUTCOMES = {"create": "created", "cancel": "canceled", "amend": "amended"}
 
 
 @dataclass
@@ -61,6 +63,7 @@ class DialectSpec(Generic[S]):
     owns_path: Callable[[str], bool]  # HTTP paths logged as this venue's requests
     new_state: Callable[[], S]
     register: Callable[[web.Application, SimVenue[S]], None]
+    post_only_cancels: bool = False  # a post-only order that would take: acked then canceled (Bybit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,15 @@ class RequestRecord:
     method: str  # HTTP verb, or "WS" for a WebSocket request frame
     path: str  # URL path, or the WS method/op
     time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class BatchItem:
+    """One item of a batch write: the ids it names (for ground truth) and what the venue does with it."""
+
+    client_order_id: str | None
+    order_id: str | None
+    act: Callable[[], SimOrder]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +116,13 @@ class SimVenue(Generic[S]):
         *,
         history_lag_ms: int = 0,
     ) -> SimVenue[S]:
-        engine = MatchingEngine(dialect.name, instruments, id_style=dialect.id_style, history_lag_ms=history_lag_ms)
+        engine = MatchingEngine(
+            dialect.name,
+            instruments,
+            id_style=dialect.id_style,
+            history_lag_ms=history_lag_ms,
+            post_only_cancels=dialect.post_only_cancels,
+        )
         return cls(dialect, engine, faults, accounts, dialect.new_state())
 
     def mount(self, app: web.Application) -> None:
@@ -159,7 +177,7 @@ class SimVenue(Generic[S]):
 
     def write(
         self,
-        operation: Literal["create", "cancel"],
+        operation: WriteKind,
         transport: Literal["rest", "ws"],
         act: Callable[[], SimOrder],
         *,
@@ -169,7 +187,7 @@ class SimVenue(Generic[S]):
         rejection: type[Exception],
         recorded_id: Callable[[SimOrder], str | None] = lambda order: order.client_order_id,
     ) -> WriteResult:
-        """One create/cancel the venue received, under the fault plan, recorded in ground truth.
+        """One create/cancel/amend the venue received, under the fault plan, recorded in ground truth.
 
         Takes the write's fault; a fault that does not execute skips ``act``; a ``rejection``
         raised by ``act`` is the venue refusing it; a DELAYED_VISIBILITY create is hidden from
@@ -192,15 +210,62 @@ class SimVenue(Generic[S]):
             return WriteResult(fault, error=err)
         self.record_attempt(
             operation, transport, client_order_id=recorded_id(order), order_id=order.order_id, processed=True,
-            outcome="created" if operation == "create" else "canceled", fault=fault,
+            outcome=_OUTCOMES[operation], fault=fault,
         )  # fmt: skip
         if operation == "create" and fault is not None and fault.kind is FaultKind.DELAYED_VISIBILITY:
             self.engine.hide_for(order, fault.delay_seconds)
         return WriteResult(fault, order=order)
 
-    def record_attempt(
+    def write_batch(
         self,
         operation: Literal["create", "cancel"],
+        transport: Literal["rest", "ws"],
+        items: list[BatchItem],
+        *,
+        symbol: str | None,
+        rejection: type[Exception],
+        recorded_id: Callable[[SimOrder], str | None] = lambda order: order.client_order_id,
+    ) -> tuple[Fault | None, list[WriteResult]]:
+        """One batch request: its one fault (operation "batch"), then each item as the venue runs them.
+
+        A fault that does not execute skips every item; one that does runs the first
+        ``fault.executed_items`` items (all when None) and skips the rest: a batch whose answer is
+        lost after some of its items executed. Each item lands in ``attempts`` like a single write.
+        """
+        first = next((item.client_order_id for item in items if item.client_order_id), None)
+        fault = self.take_fault("batch", transport=transport, client_order_id=first, symbol=symbol)
+        if fault is None or not fault.executes:
+            runs = 0 if fault is not None else len(items)
+        else:
+            runs = len(items) if fault.executed_items is None else min(len(items), fault.executed_items)
+        results: list[WriteResult] = []
+        for index, item in enumerate(items):
+            if index >= runs:
+                self.record_attempt(
+                    operation, transport, client_order_id=item.client_order_id, order_id=item.order_id,
+                    processed=False, outcome=f"fault:{fault.kind.value}" if fault else "skipped", fault=fault,
+                )  # fmt: skip
+                results.append(WriteResult(fault))
+                continue
+            try:
+                order = item.act()
+            except rejection as err:
+                self.record_attempt(
+                    operation, transport, client_order_id=item.client_order_id, order_id=item.order_id,
+                    processed=False, outcome=f"rejected:{getattr(err, 'code', '?')}", fault=fault,
+                )  # fmt: skip
+                results.append(WriteResult(fault, error=err))
+                continue
+            self.record_attempt(
+                operation, transport, client_order_id=recorded_id(order), order_id=order.order_id, processed=True,
+                outcome=_OUTCOMES[operation], fault=fault,
+            )  # fmt: skip
+            results.append(WriteResult(fault, order=order))
+        return fault, results
+
+    def record_attempt(
+        self,
+        operation: WriteKind,
         transport: Literal["rest", "ws"],
         *,
         client_order_id: str | None,

@@ -11,6 +11,7 @@ import contextlib
 from aiohttp import web
 
 from venues.sim.binance.limits import Limits
+from venues.sim.binance.manage import Management
 from venues.sim.binance.orders import Orders
 from venues.sim.binance.payloads import Payloads
 from venues.sim.binance.signing import Signer
@@ -33,6 +34,7 @@ class BinanceDialect:
         self.signer = Signer(venue)
         self.payloads = Payloads(self.engine, self.state)
         self.orders = Orders(venue, self.payloads)
+        self.manage = Management(self.orders)
         self.streams = UserStreams(venue, self.payloads)
         self.api_sockets: set[web.WebSocketResponse] = set()
         self.state.dialect = self

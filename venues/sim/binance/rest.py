@@ -96,6 +96,35 @@ async def delete_order(d: BinanceDialect, request: web.Request) -> web.StreamRes
     return await _write(request, d.orders.cancel_write(account, params, "rest"), headers)
 
 
+async def put_order(d: BinanceDialect, request: web.Request) -> web.StreamResponse:
+    """PUT /fapi/v1/order — modify price and quantity (wave2 §2 MO), 0 IP weight, 1 on each ORDERS limiter."""
+    d.limits.charge(request, 0)
+    account, params = await d.signer.signed_rest(request)
+    d.limits.count_order(account)
+    headers = d.limits.order_headers(account)
+    return await _write(request, d.manage.amend_write(account, params, "rest"), headers)
+
+
+async def _batch(request: web.Request, answer: tuple[int, Any, Any], headers: dict[str, str]) -> web.StreamResponse:
+    status, body, fault = answer
+    return await rest_answer(fault_wire.REST, request, fault, json_response(body, status=status, headers=headers))
+
+
+async def post_batch_orders(d: BinanceDialect, request: web.Request) -> web.StreamResponse:
+    """POST /fapi/v1/batchOrders — up to 5 creates (wave2 §3 PB), weight 5; a result per item, in order."""
+    d.limits.charge(request, 5)
+    account, params = await d.signer.signed_rest(request)
+    answer = d.manage.batch_create(account, params, d.limits.count_order)
+    return await _batch(request, answer, d.limits.order_headers(account))
+
+
+async def delete_batch_orders(d: BinanceDialect, request: web.Request) -> web.StreamResponse:
+    """DELETE /fapi/v1/batchOrders — up to 10 cancels by id list (wave2 §3 DB), weight 1."""
+    d.limits.charge(request, 1)
+    account, params = await d.signer.signed_rest(request)
+    return await _batch(request, d.manage.batch_cancel(account, params), d.limits.order_headers(account))
+
+
 async def _read(
     d: BinanceDialect,
     request: web.Request,
@@ -121,6 +150,11 @@ async def _read(
 async def get_order(d: BinanceDialect, request: web.Request) -> web.StreamResponse:
     """GET /fapi/v1/order — query one order (§5 QO), weight 1; -2013 when not found."""
     return await _read(d, request, 1, lambda a, p: d.payloads.order_json(d.orders.query(a, p), kind="read"))
+
+
+async def get_order_amendment(d: BinanceDialect, request: web.Request) -> web.StreamResponse:
+    """GET /fapi/v1/orderAmendment — an order's accepted modifies, newest first (wave2 §2 OA), weight 1."""
+    return await _read(d, request, 1, d.manage.amendments)
 
 
 async def get_open_order(d: BinanceDialect, request: web.Request) -> web.StreamResponse:
@@ -213,6 +247,10 @@ def routes(d: BinanceDialect, app: web.Application, ws_api: Handler) -> None:
     r.add_post("/fapi/v1/order", ep(post_order))
     r.add_get("/fapi/v1/order", ep(get_order))
     r.add_delete("/fapi/v1/order", ep(delete_order))
+    r.add_put("/fapi/v1/order", ep(put_order))
+    r.add_get("/fapi/v1/orderAmendment", ep(get_order_amendment))
+    r.add_post("/fapi/v1/batchOrders", ep(post_batch_orders))
+    r.add_delete("/fapi/v1/batchOrders", ep(delete_batch_orders))
     r.add_get("/fapi/v1/openOrder", ep(get_open_order))
     r.add_get("/fapi/v1/openOrders", ep(get_open_orders))
     r.add_get("/fapi/v1/allOrders", ep(get_all_orders))

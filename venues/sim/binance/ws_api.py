@@ -1,5 +1,5 @@
-"""Binance WebSocket API (``/ws-fapi/v1``, §6): ``order.place`` / ``order.cancel`` / ``order.status``,
-``userDataStream.*`` and ``time``, HMAC per request, ``rateLimits`` in every answer (unless
+"""Binance WebSocket API (``/ws-fapi/v1``, §6): ``order.place`` / ``order.cancel`` / ``order.modify`` /
+``order.status``, ``userDataStream.*`` and ``time``, HMAC per request, ``rateLimits`` in every answer (unless
 ``returnRateLimits=false``), faults answered through ``fault_answers.ws_answer``."""
 
 from __future__ import annotations
@@ -84,13 +84,16 @@ async def _ws_frame(d: BinanceDialect, request: web.Request, ws: web.WebSocketRe
             d.limits.charge(request, 1)
             await _ws_send(ws, answer(200, {"result": {"serverTime": d.state.server_ms()}}))
             return True
-        if name not in ("order.place", "order.cancel", "order.status"):
+        if name not in ("order.place", "order.cancel", "order.modify", "order.status"):
             raise ApiError(-1102, f"Unknown method '{method}'.")
-        d.limits.charge(request, 0 if name == "order.place" else 1)
+        d.limits.charge(request, 0 if name in ("order.place", "order.modify") else 1)
         account, sparams = d.signer.signed_ws(params)
         if name == "order.place":
             d.limits.count_order(account)
             status, payload, fault = d.orders.create(account, sparams, "ws")
+        elif name == "order.modify":
+            d.limits.count_order(account)
+            status, payload, fault = d.manage.amend_write(account, sparams, "ws")
         elif name == "order.cancel":
             status, payload, fault = d.orders.cancel_write(account, sparams, "ws")
         else:

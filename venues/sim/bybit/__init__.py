@@ -17,8 +17,12 @@ venue's JSON types (``retCode``/``time``/``positionIdx``/``seq`` numbers, every 
   outside ``server - recvWindow <= ts < server + 1000``.
 - REST (§4): market time, instruments-info, tickers (mark prices), order create/cancel
   (acks only), order realtime/history, execution list; opaque cursors, newest first.
-- trade WebSocket ``/v5/trade`` (§5): ``auth`` / ``order.create`` / ``order.cancel`` / ``ping``,
-  ``reqId`` echo, ``20006`` for a ``reqId`` still in flight on the connection.
+- trade WebSocket ``/v5/trade`` (§5): ``auth`` / ``order.create`` / ``order.cancel`` / ``order.amend`` /
+  ``order.create-batch`` / ``order.cancel-batch`` / ``ping``, ``reqId`` echo, ``20006`` for a ``reqId``
+  still in flight on the connection.
+- amend and batches (wave2 §2-§3, ``manage``): ``/v5/order/amend`` (an ack; the change shows on the
+  ``order`` topic), ``/v5/order/create-batch`` and ``/v5/order/cancel-batch`` (at most 20 items,
+  ``result.list`` + ``retExtInfo.list`` per item).
 - private stream ``/v5/private`` (§6): ``auth`` / ``subscribe`` (``order``, ``execution`` and their
   ``.linear`` forms) / ``ping``; an ``order`` message for every engine event of the account and an
   ``execution`` message for every fill, rendered at event time.
@@ -32,8 +36,8 @@ Modules: ``state`` (settings), ``errors`` (retCodes, parameter readers), ``signi
 
 Choices where the venue facts are silent (all documented in ``shared/venues/bybit-v5.md`` terms):
 
-- A PostOnly order that would take answers ``10001`` (Bybit acks it and then cancels it; the
-  simulator's engine refuses it before creating anything, so no order exists in ground truth).
+- A PostOnly order that would take is acknowledged and then canceled on the stream with
+  ``cancelType: UNKNOWN``, ``rejectReason: EC_PostOnlyWillTakeLiquidity`` (wave2 §6), no execution.
 - A cancel of an order that exists but is no longer open answers ``110001`` (what linear answers
   in practice), not ``110008``/``110010``.
 - ``orderLinkId`` uniqueness is over every order the account ever created (``110072``). A create
@@ -48,7 +52,7 @@ Choices where the venue facts are silent (all documented in ``shared/venues/bybi
   recent closed orders. Engine ``EXPIRED`` (IOC/FOK/market remainder) shows as ``Cancelled``.
 
 Deliberately left out: hedge mode (``positionIdx`` 1/2 answer ``10001``), conditional/TP-SL orders,
-amend and batch ops (``10404`` on the trade socket; no REST route), spot/inverse/option categories.
+amend-batch (``10017``), spot/inverse/option categories.
 """
 
 from __future__ import annotations
@@ -84,4 +88,5 @@ DIALECT: DialectSpec[BybitState] = DialectSpec(
     owns_path=_owns_path,
     new_state=BybitState,
     register=register,
+    post_only_cancels=True,
 )

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from venues.sim.bybit.fault_wire import rest_wire
 from venues.sim.bybit.limits import Limits
+from venues.sim.bybit.manage import Management
 from venues.sim.bybit.orders import Orders
 from venues.sim.bybit.payloads import Payloads
 from venues.sim.bybit.signing import Signer
@@ -38,6 +39,7 @@ class BybitDialect:
         self.payloads = Payloads(self.engine, self.state)
         self.rest_faults = rest_wire(self.payloads)
         self.orders = Orders(venue, self.payloads)
+        self.manage = Management(self.orders)
         self.streams = PrivateStreams(venue, self.payloads, self.signer, self.new_conn_id)
         self.trade_conns: set[TradeConn] = set()
         self._conn_seq = 0

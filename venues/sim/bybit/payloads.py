@@ -19,7 +19,16 @@ from aiohttp import web
 from venues.sim.bybit.errors import ApiError
 from venues.sim.bybit.limits import HDR_KEY
 from venues.sim.bybit.state import BybitState
-from venues.sim.engine import MatchingEngine, OrderKind, Side, SimFill, SimInstrument, SimOrder, Tif
+from venues.sim.engine import (
+    POST_ONLY_CANCEL_REASON,
+    MatchingEngine,
+    OrderKind,
+    Side,
+    SimFill,
+    SimInstrument,
+    SimOrder,
+    Tif,
+)
 from venues.sim.wire import fmt as _fmt
 from venues.sim.wire import fmt_free as _fmt_free
 from venues.sim.wire import places as _places
@@ -75,14 +84,21 @@ class Payloads:
         self.state = state
 
     def reply(
-        self, request: web.Request, code: int, msg: str, result: Any = None, *, headers: dict[str, str] | None = None
+        self,
+        request: web.Request,
+        code: int,
+        msg: str,
+        result: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        ext: dict[str, Any] | None = None,
     ) -> web.Response:
         """The REST envelope (HTTP 200, business errors included) with the request's limit headers."""
         payload = {
             "retCode": code,
             "retMsg": msg,
             "result": result if result is not None else {},
-            "retExtInfo": {},
+            "retExtInfo": ext if ext is not None else {},
             "time": self.state.server_ms(),
         }
         resp = web.Response(body=orjson.dumps(payload), status=200, content_type="application/json")
@@ -102,7 +118,9 @@ class Payloads:
         price = order.price if order.price is not None else Decimal(0)
         leaves = order.leaves_qty
         fees = sum((f.commission for f in order.fills), Decimal(0))
-        if order.status == "CANCELED":
+        if order.status == "CANCELED" and order.cancel_reason == POST_ONLY_CANCEL_REASON:
+            cancel_type, reject_reason = "UNKNOWN", POST_ONLY_CANCEL_REASON  # wave2 §6: acked, then canceled
+        elif order.status == "CANCELED":
             cancel_type, reject_reason = "CancelByUser", "EC_NoError"
         elif order.status == "EXPIRED":
             cancel_type = "UNKNOWN"

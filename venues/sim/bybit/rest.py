@@ -18,6 +18,7 @@ from aiohttp import web
 from venues.sim.bybit.dialect import BybitDialect
 from venues.sim.bybit.errors import MESSAGES, ApiError, text
 from venues.sim.bybit.limits import HDR_KEY, PUBLIC_LIMIT
+from venues.sim.bybit.manage import BatchAnswer
 from venues.sim.bybit.orders import WriteAnswer
 from venues.sim.fault_answers import read_answer, rest_answer
 
@@ -141,8 +142,31 @@ async def get_executions(d: BybitDialect, request: web.Request) -> web.StreamRes
     return await _read(d, request, d.orders.executions)
 
 
+async def post_amend(d: BybitDialect, request: web.Request) -> web.StreamResponse:
+    """POST /v5/order/amend (wave2 §2 AM): an ack ``{"orderId", "orderLinkId"}``; the change shows on the stream."""
+    account, params = await _private(d, request)
+    return await _write(d, request, d.manage.amend_write(account, params, "rest"))
+
+
+async def _batch(d: BybitDialect, request: web.Request, answer: BatchAnswer) -> web.StreamResponse:
+    code, msg, result, ext, fault = answer
+    return await rest_answer(d.rest_faults, request, fault, d.payloads.reply(request, code, msg, result, ext=ext))
+
+
+async def post_create_batch(d: BybitDialect, request: web.Request) -> web.StreamResponse:
+    """POST /v5/order/create-batch (wave2 §3 BP): ``result.list`` + ``retExtInfo.list``, one per item."""
+    account, params = await _private(d, request)
+    return await _batch(d, request, d.manage.batch_create(account, params, "rest"))
+
+
+async def post_cancel_batch(d: BybitDialect, request: web.Request) -> web.StreamResponse:
+    """POST /v5/order/cancel-batch (wave2 §3 BC): ``result.list`` + ``retExtInfo.list``, one per item."""
+    account, params = await _private(d, request)
+    return await _batch(d, request, d.manage.batch_cancel(account, params, "rest"))
+
+
 async def not_supported(d: BybitDialect, request: web.Request) -> web.StreamResponse:
-    """Amend / batch / cancel-all: signed, then refused (out of scope for this simulator)."""
+    """Amend-batch / cancel-all: signed, then refused (out of scope for this simulator)."""
     await _private(d, request)
     raise ApiError(10017, "route not supported by this simulator")
 
@@ -163,11 +187,13 @@ def routes(d: BybitDialect, app: web.Application, trade_ws: Handler) -> None:
     r.add_get("/v5/market/tickers", ep(get_tickers))
     r.add_post("/v5/order/create", ep(post_create))
     r.add_post("/v5/order/cancel", ep(post_cancel))
+    r.add_post("/v5/order/amend", ep(post_amend))
+    r.add_post("/v5/order/create-batch", ep(post_create_batch))
+    r.add_post("/v5/order/cancel-batch", ep(post_cancel_batch))
     r.add_get("/v5/order/realtime", ep(get_realtime))
     r.add_get("/v5/order/history", ep(get_history))
     r.add_get("/v5/execution/list", ep(get_executions))
-    for path in ("/v5/order/amend", "/v5/order/cancel-all", "/v5/order/create-batch", "/v5/order/amend-batch",
-                 "/v5/order/cancel-batch"):  # fmt: skip
+    for path in ("/v5/order/cancel-all", "/v5/order/amend-batch"):
         r.add_post(path, ep(not_supported))
     r.add_get("/v5/trade", ep(trade_ws))
     r.add_get("/v5/private", ep(private_ws))

@@ -1,4 +1,5 @@
-"""Bybit trade WebSocket (``/v5/trade``, §5): ``auth`` / ``order.create`` / ``order.cancel`` / ``ping``.
+"""Bybit trade WebSocket (``/v5/trade``, §5): ``auth`` / ``order.create`` / ``order.cancel`` / ``order.amend`` /
+``order.create-batch`` / ``order.cancel-batch`` / ``ping``.
 
 ``reqId`` is echoed; a ``reqId`` is "in flight" from receipt until its answer is sent, and one
 still in flight on the connection answers ``20006`` (a request never answered, under
@@ -26,6 +27,15 @@ from venues.sim.sockets import serve_requests
 from venues.sim.wire import ws_send as _ws_send
 
 __all__ = ["TradeConn", "trade_ws"]
+
+# Order ops and the REST endpoint whose rate budget each one spends (WT: REST and WS share it).
+_OPS = {
+    "order.create": "/v5/order/create",
+    "order.cancel": "/v5/order/cancel",
+    "order.amend": "/v5/order/amend",
+    "order.create-batch": "/v5/order/create-batch",
+    "order.cancel-batch": "/v5/order/cancel-batch",
+}
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +115,7 @@ async def _trade_frame(d: BybitDialect, conn: TradeConn, data: str) -> bool:
                 reply.update(retCode=err.code, retMsg=err.msg)
         await _ws_send(ws, reply)
         return True
-    if op not in ("order.create", "order.cancel"):
+    if op not in _OPS:
         await _ws_send(ws, answer(10404, f"{MESSAGES[10404]}: {op}"))
         return True
     if conn.account is None:
@@ -129,12 +139,18 @@ async def _trade_frame(d: BybitDialect, conn: TradeConn, data: str) -> bool:
         args = frame.get("args")
         if not isinstance(args, list) or len(args) != 1 or not isinstance(args[0], dict):
             raise param_error("args must hold one request object")
-        endpoint = "/v5/order/create" if op == "order.create" else "/v5/order/cancel"
-        limits.update(d.limits.charge(account, endpoint))
+        limits.update(d.limits.charge(account, _OPS[op]))
+        ext: dict[str, Any] = {}
         if op == "order.create":
             code, msg, result, fault = d.orders.create(account, args[0], "ws")
-        else:
+        elif op == "order.cancel":
             code, msg, result, fault = d.orders.cancel_write(account, args[0], "ws")
+        elif op == "order.amend":
+            code, msg, result, fault = d.manage.amend_write(account, args[0], "ws")
+        elif op == "order.create-batch":
+            code, msg, result, ext, fault = d.manage.batch_create(account, args[0], "ws")
+        else:
+            code, msg, result, ext, fault = d.manage.batch_cancel(account, args[0], "ws")
     except ApiError as err:
         if err.headers:
             limits.update(err.headers)
@@ -142,7 +158,9 @@ async def _trade_frame(d: BybitDialect, conn: TradeConn, data: str) -> bool:
         if isinstance(req_id, str):
             conn.inflight.discard(req_id)
         return True
-    keep_open = await ws_answer(ws, conn.request, fault, answer(code, msg, result), fault_wire.ws_shapes(answer))
+    normal = answer(code, msg, result)
+    normal["retExtInfo"] = ext
+    keep_open = await ws_answer(ws, conn.request, fault, normal, fault_wire.ws_shapes(answer))
     if isinstance(req_id, str) and (fault is None or fault.kind is not FaultKind.ACCEPT_THEN_TIMEOUT):
         conn.inflight.discard(req_id)
     return keep_open
