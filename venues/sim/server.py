@@ -7,8 +7,10 @@
 - ``sim.faults``: the shared ``FaultPlan`` (scripted ``Fault``s and seeded campaigns).
 - ``sim.truth``: ground truth across both venues: orders that really exist, every write
   attempt received per client order id, duplicates.
+- ``sim.unserved``: every request for a path or method no dialect serves, answered in the venue's
+  JSON error shape (``venues/sim/unserved.py``).
 - Admin HTTP endpoints (``/admin/truth``, ``/admin/faults``, ``/admin/mark``,
-  ``/admin/requests``) expose the same to other processes.
+  ``/admin/requests``, which also lists ``unserved``) expose the same to other processes.
 
 Credentials: one account is provisioned at start (``sim.api_key`` / ``sim.api_secret``,
 generated when not given) and accepted by both dialects; ``add_account()`` makes more.
@@ -32,6 +34,7 @@ from venues.sim.bybit import DIALECT as BYBIT
 from venues.sim.bybit import BybitState
 from venues.sim.engine import MatchingEngine, SimInstrument, SimOrder, WriteAttempt, default_instruments
 from venues.sim.faults import Fault, FaultCampaign, FaultKind, FaultPlan
+from venues.sim.unserved import unserved_middleware
 from venues.sim.venue import RequestRecord, SimVenue, WriteResult
 
 __all__ = ["GroundTruth", "RequestRecord", "SimExchange", "SimVenue", "WriteResult"]
@@ -139,6 +142,8 @@ class SimExchange:
         )
         self.venues: dict[str, SimVenue[Any]] = {v.name: v for v in (self.binance, self.bybit)}
         self.truth = GroundTruth(self.venues)
+        # every request for a path or method no dialect serves (venues/sim/unserved.py)
+        self.unserved: list[RequestRecord] = []
         self._runner: web.AppRunner | None = None
 
     def _token(self, n: int) -> str:
@@ -166,7 +171,7 @@ class SimExchange:
         await self.close()
 
     async def start(self) -> None:
-        app = web.Application(middlewares=[self._log_middleware])
+        app = web.Application(middlewares=[unserved_middleware(self.unserved), self._log_middleware])
         for venue in self.venues.values():
             venue.mount(app)
         app.router.add_get("/admin/truth", self._admin_truth)
@@ -217,10 +222,13 @@ class SimExchange:
         return web.Response(body=orjson.dumps(self.truth.to_json()), content_type="application/json")
 
     async def _admin_requests(self, request: web.Request) -> web.Response:
-        data = {
+        data: dict[str, Any] = {
             name: [{"method": r.method, "path": r.path, "time_ms": r.time_ms} for r in v.requests]
             for name, v in self.venues.items()
         }
+        data["unserved"] = [
+            {"venue": r.venue, "method": r.method, "path": r.path, "time_ms": r.time_ms} for r in self.unserved
+        ]
         return web.Response(body=orjson.dumps(data), content_type="application/json")
 
     async def _admin_faults(self, request: web.Request) -> web.Response:

@@ -1,7 +1,7 @@
 """Bybit request signing (§2, §5, §6): lowercase hex HMAC-SHA256 over what was sent, and the timestamp window.
 
 REST: ``timestamp + apiKey + recvWindow + (raw query string | raw body bytes)`` in
-``X-BAPI-SIGN``; ``10003`` missing/unknown key, ``10004`` bad sign, ``10002`` outside
+``X-BAPI-SIGN``; HTTP 401 without an ``X-BAPI-API-KEY``, ``10003`` unknown key, ``10004`` bad sign, ``10002`` outside
 ``server - recvWindow <= ts < server + 1000``. WS ``auth`` (trade and private sockets):
 ``"GET/realtime" + expires``.
 """
@@ -76,6 +76,10 @@ class Signer:
     async def signed_rest(self, request: web.Request) -> tuple[str, dict[str, Any]]:
         """Verify a private REST request exactly as §2 describes; returns (account, params)."""
         api_key = request.headers.get("X-BAPI-API-KEY")
+        if not api_key:
+            # No key at all is refused at the edge with HTTP 401 (ER "HTTP Code"), not an envelope;
+            # a key that is present but unknown is 10003.
+            raise web.HTTPUnauthorized()
         secret = self.secret(api_key)
         assert api_key is not None
         raw_ts = request.headers.get("X-BAPI-TIMESTAMP")
