@@ -25,6 +25,7 @@ SUITES: dict[str, str] = {
     "benchmarks.bench_journal": "write-ahead journal cost per command and group-commit throughput",
     "benchmarks.bench_reconcile": "venue reads needed to settle many unknowns",
     "benchmarks.bench_campaign": "every command of a fault campaign judged against the simulator's ground truth",
+    "benchmarks.bench_replication": "audit stream on NATS JetStream: publish rate, before_send cost, takeover time",
 }
 
 
@@ -113,7 +114,7 @@ def markdown(results: dict[str, Any]) -> str:
         if submit.get("ccxt_note"):
             lines.append(f"- ccxt: {submit['ccxt_note']}")
         lines.append("")
-    for short in ("gate", "journal", "reconcile"):
+    for short in ("gate", "journal", "reconcile", "replication"):
         data = results.get(short)
         if not data:
             continue

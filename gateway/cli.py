@@ -1,4 +1,4 @@
-"""`gateway` command line: `demo`, `sim`, `bench`, `journal ...`.
+"""`gateway` command line: `demo`, `sim`, `bench`, `journal ...`, `replica`.
 
 Each subcommand lives with the concern it drives and is imported only when it is parsed or
 run: the registry below holds only names, help texts and "module:function" references, so
@@ -46,6 +46,12 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "gateway.journal.cli:run",
     ),
     Subcommand(
+        "replica",
+        "A gateway's state rebuilt from its audit stream on NATS (needs the nats extra).",
+        "gateway.replication.cli:add_arguments",
+        "gateway.replication.cli:run",
+    ),
+    Subcommand(
         "bench",
         "Run the benchmark harness (needs the source checkout).",
         "benchmarks.run:add_arguments",
@@ -88,16 +94,33 @@ class _LazySubcommandParser(argparse.ArgumentParser):
         return super().parse_known_args(args, namespace)
 
 
+def _logging_options(parser: argparse.ArgumentParser, *, default: Any) -> None:
+    """``--log-json`` / ``--log-level``, accepted before or after the subcommand's name."""
+    parser.add_argument(
+        "--log-json", action="store_true", default=default, help="log one JSON object per line (stderr)"
+    )
+    parser.add_argument(
+        "--log-level", default=default, help="log records at this level and above (DEBUG, INFO, WARNING...)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description="Order gateway for crypto venues.")
+    _logging_options(parser, default=None)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_LazySubcommandParser)
     for command in SUBCOMMANDS:
-        sub.add_parser(command.name, help=command.help, description=command.help, subcommand=command)
+        sub_parser = sub.add_parser(command.name, help=command.help, description=command.help, subcommand=command)
+        _logging_options(sub_parser, default=argparse.SUPPRESS)  # a top-level value is kept if not repeated
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.log_json or args.log_level:
+        # Before the subcommand runs: its own logging.basicConfig then finds a handler and does nothing.
+        from gateway.logs import configure
+
+        configure(json=bool(args.log_json), level=str(args.log_level or "INFO").upper())
     run: Callable[[argparse.Namespace], int] = _resolve(args._run)
     return run(args)
 

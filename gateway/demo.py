@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -329,7 +330,8 @@ class Demo:
                 RiskLimits(max_notional_per_order=MAX_NOTIONAL_PER_ORDER, max_gross_exposure=Decimal("250000"))
             )
             policy = ReconcilePolicy(grace_seconds=3.0, deadline_seconds=25.0, interval_seconds=0.3)
-            async with Gateway(venues=venues, gate=gate, journal=db, reconcile=policy) as gw:
+            journal, link = await self._journal(db)
+            async with Gateway(venues=venues, gate=gate, journal=journal, reconcile=policy) as gw:
                 self.scripted_faults(gw)
                 sim.faults.start_campaign(
                     FaultCampaign(
@@ -351,8 +353,27 @@ class Demo:
                         live.update(self.table())
             for task in list(self.tasks):
                 task.cancel()
+            if link is not None:
+                await link.close()
         self._summary(result, db)
+        if link is not None:
+            self.console.print(
+                f"audit stream: {args.nats} gateway {args.gateway_id}  "
+                f"(try: gateway replica --nats {args.nats} --gateway-id {args.gateway_id})",
+                highlight=False,
+            )
         return 0 if result.ok else 1
+
+    async def _journal(self, db: Path) -> tuple[Any, Any]:
+        """The journal path, or with ``--nats`` the journal published to JetStream (imports nats only then)."""
+        if not self.args.nats:
+            return db, None
+        from gateway.journal import Journal
+        from gateway.replication.link import NatsLink
+        from gateway.replication.replicated import ReplicatedJournal
+
+        link = await NatsLink(self.args.nats, self.args.gateway_id).open()
+        return ReplicatedJournal(Journal(db), link, intents=self.args.intents), link
 
     def _venues(self, sim: SimExchange) -> list[Venue]:
         venues: list[Venue] = [
@@ -507,9 +528,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--settle-timeout", type=float, default=45.0, help="max seconds to wait for resolution")
     parser.add_argument("--rows", type=int, default=24, help="rows shown in the live table")
     parser.add_argument("--db", default=None, help="journal file (default: a new temporary file)")
+    parser.add_argument("--nats", default=None, help="publish the audit stream to this NATS (the nats extra)")
+    parser.add_argument("--gateway-id", default="demo", help="the gateway id the stream is published under")
+    parser.add_argument(
+        "--intents", choices=["tail", "before_send"], default="tail", help="with --nats: when an intent must be on it"
+    )
+    parser.add_argument(
+        "--failover",
+        action="store_true",
+        help="embedded nats-server, a primary and a standby process; the primary is SIGKILLed mid-run",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.CRITICAL)
     console = Console()
+    if args.failover:
+        from gateway.replication.demo import run_failover
+
+        return asyncio.run(run_failover(args, console))
     return asyncio.run(Demo(args, console).run())

@@ -5,7 +5,8 @@ The primary and a standby run the same steps; the primary just finds nobody lead
 1. read the audit stream to its end (``AuditConsumer``: the replica, the unsettled commands);
 2. keep following it while the current leader's heartbeat is alive;
 3. when it is gone (or there never was one) take the next epoch by compare-and-set
-   (``Leadership.acquire``; losing the race to another standby means following again);
+   (``Leadership.acquire``, in the journal's ``open_run`` once the venues are up: losing the
+   race to another standby raises ``NotLeader`` there, and the caller follows again);
 4. return a ``ReplicatedJournal`` over this node's own journal, for ``Gateway(journal=...)``:
    its ``open_run`` appends the ``Lead`` marker and adopts the unsettled commands, and the
    Gateway's start-up recovery reconciles them (trigger STARTUP) before serving new submits.
@@ -61,8 +62,12 @@ class Node:
     def __repr__(self) -> str:
         return f"<Node {self.node} of {self.link.gateway_id}>"
 
-    async def take_lead(self, stop: asyncio.Event | None = None) -> ReplicatedJournal:
-        """Follow until the lead is free, take it, and return the journal to start a Gateway with."""
+    async def take_lead(self, stop: asyncio.Event | None = None, *, acquire_now: bool = False) -> ReplicatedJournal:
+        """Follow until the lead is free and return the journal to start a Gateway with.
+
+        The epoch is taken by that journal's ``open_run`` (``Gateway.start``, once the venues are
+        up), so the lease never runs while the venues connect; ``acquire_now`` takes it here.
+        """
         while True:
             await self.follower.catch_up()
             vacancy = asyncio.create_task(self.leadership.wait_for_vacancy(stop))
@@ -77,6 +82,8 @@ class Node:
             if stop is not None and stop.is_set():
                 raise asyncio.CancelledError("stopped while following")
             self.vacant_at = time.monotonic()
+            if not acquire_now:
+                return self.journal()  # its open_run takes the epoch (after the Gateway's venues started)
             try:
                 await self.leadership.acquire()
             except NotLeader as exc:

@@ -11,8 +11,9 @@ resumes at the next entry (no gap, no duplicate); otherwise it starts at the jou
 run. ``Nats-Msg-Id`` makes a retried publish a duplicate JetStream drops.
 
 Fencing: this publisher is the only writer of the stream while it holds the lead, so it knows
-the stream sequence each publish must land on and sends ``Nats-Expected-Last-Sequence`` with
-it; JetStream refuses any publish after another node's ``Lead`` marker. Publishes are
+where each publish must land: the first of a window carries ``Nats-Expected-Last-Sequence``
+(the tail it just read), each later one ``Nats-Expected-Last-Msg-Id`` (its predecessor's id);
+JetStream refuses every publish after another node's ``Lead`` marker. Publishes are
 pipelined (a bounded window of acks awaited asynchronously); after any failure the publisher
 waits for the window to settle, re-reads the stream's tail and resumes after it if the tail is
 its own, or stops as ``Fenced`` (and halts the gateway's sends) if another node wrote it.
@@ -260,6 +261,7 @@ class AuditPublisher:
         subject = self.link.names.subject
         inflight: deque[_InFlight] = deque()
         self._inflight = inflight
+        previous: str | None = None  # the Nats-Msg-Id of the publish before this one
         try:
             while True:
                 room = self.window - len(inflight)
@@ -269,7 +271,8 @@ class AuditPublisher:
                         entry, gateway_id=self.link.gateway_id, epoch=self.epoch, node=self.node,
                         journal_id=self.journal_id,
                     )  # fmt: skip
-                    headers["Nats-Expected-Last-Sequence"] = str(expect)
+                    self._expect(headers, expect, previous)
+                    previous = headers["Nats-Msg-Id"]
                     fut = await js.publish_async(subject, entry.body, headers=headers)
                     expect += 1
                     cursor = entry.id
@@ -278,7 +281,8 @@ class AuditPublisher:
                     if entry.kind in ITEM_KINDS or entry.kind == "RunEnded":
                         value = self.digests.pop(key, None)
                         if value is not None:
-                            inflight.append(await self._publish_digest(entry, key, value, expect))
+                            digest_in_flight, previous = await self._publish_digest(entry, key, value, expect, previous)
+                            inflight.append(digest_in_flight)
                             expect += 1
                 if not inflight:
                     self._idle.set()
@@ -303,13 +307,23 @@ class AuditPublisher:
                 item.future.cancel()
             inflight.clear()
 
+    @staticmethod
+    def _expect(headers: dict[str, str], expect: int, previous: str | None) -> None:
+        """The fence: the first publish of a window names the stream's last sequence (just read from
+        it), every later one the message id of the publish before it. A sequence alone would not do
+        once pipelined: after another node's message took one slot, our *next* predicted sequence
+        would match again; a message id only ever matches our own previous message."""
+        if previous is None:
+            headers["Nats-Expected-Last-Sequence"] = str(expect)
+        else:
+            headers["Nats-Expected-Last-Msg-Id"] = previous
+
     async def _publish_digest(
-        self, entry: JournalEntry, key: tuple[str, int, str], value: str, expect: int
-    ) -> _InFlight:
+        self, entry: JournalEntry, key: tuple[str, int, str], value: str, expect: int, previous: str | None
+    ) -> tuple[_InFlight, str]:
         run_id, sequence, when = key
         headers = {
             "Nats-Msg-Id": f"{self.link.gateway_id}:{run_id}:{sequence}:Digest:{when}",
-            "Nats-Expected-Last-Sequence": str(expect),
             H_KIND: "Digest",
             H_RUN: run_id,
             H_SEQ: str(sequence),
@@ -318,9 +332,10 @@ class AuditPublisher:
             H_JOURNAL: self.journal_id,
             H_ENTRY: str(entry.id),
         }
+        self._expect(headers, expect, previous)
         body = orjson.dumps({"digest": value, "at": when})
         fut = await self.link.js.publish_async(self.link.names.subject, body, headers=headers)
-        return _InFlight(None, fut, run_id, -1)
+        return _InFlight(None, fut, run_id, -1), headers["Nats-Msg-Id"]
 
     def _acked_one(self, item: _InFlight, ack: object) -> None:
         self._claimed = True

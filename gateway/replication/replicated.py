@@ -117,6 +117,10 @@ class ReplicatedJournal:
             journal_id = reader.runs()[0].run_id
             for item in reader.audit_items(run_id):
                 self.live.apply(item)
+        if self.leadership is not None and self.leadership.epoch == 0:
+            # Taken here, after the Gateway started its venues: the lease starts running only
+            # when the stream is about to be claimed (raises NotLeader if another node won).
+            await self.leadership.acquire()
         epoch = self.leadership.epoch if self.leadership is not None else 0
         self.publisher = AuditPublisher(
             self.link, self.inner.path, journal_id=journal_id, run_id=run_id, epoch=epoch, node=self.node,
