@@ -176,8 +176,8 @@ async def standby(args: Any, *, announce: Any = None) -> dict[str, Any]:
             served = 0
             for _ in range(2):
                 handle = await gw.submit(_request(rng, Transport.REST))
-                served += handle.ack.receipt.status is not CommandStatus.UNKNOWN_EXECUTION
-                await handle.resolved(timeout=25)
+                receipt = await handle.resolved(timeout=25)  # under faults an UNKNOWN ack is settled first
+                served += receipt.status is not CommandStatus.UNKNOWN_EXECUTION
         return {"adopted": len(journal.adopted), "served": served, "unresolved_adopted": unresolved}
     finally:
         await link.close()
@@ -264,10 +264,13 @@ async def run_drill(
         rest_url=sim.binance.rest_url, ws_api_url=sim.binance.ws_api_url, stream_url=sim.binance.stream_url,
     )  # fmt: skip
     serving = asyncio.Event()
+    following = asyncio.Event()
     serving_at: list[float] = []
 
     def announce(line: str) -> None:
         say(f"standby: {line}")
+        if line.startswith("FOLLOWING"):
+            following.set()
         if line.startswith("SERVING"):
             serving_at.append(time.monotonic())
             serving.set()
@@ -294,6 +297,7 @@ async def run_drill(
                 lines += 1
             if text == "DONE" or (lines >= kill_at and standby_task is not None):
                 break
+        await asyncio.wait_for(following.wait(), 60)  # a standby process must be up before the kill
     finally:
         if primary.returncode is None:
             primary.send_signal(signal.SIGKILL)
