@@ -27,7 +27,9 @@ STREAM_GAP              —              the user stream is dropped; events mean
 ======================  =============  =====================================================
 
 Operations: ``create``, ``cancel``, ``amend`` (one order each), ``batch`` (one batch request:
-its fault hits the whole answer; ``executed_items`` says how many items ran first), ``query``
+its fault hits the whole answer; ``executed_items`` says how many items ran first), ``cancel_all``
+(one cancel-all request), ``countdown`` (a Binance countdownCancelAll call), ``dcp`` (a Bybit
+disconnected-cancel-all setting), ``query``
 (``read`` matches it too), ``stream``, ``any``.
 """
 
@@ -41,7 +43,9 @@ from typing import Literal
 
 __all__ = ["Fault", "FaultCampaign", "FaultKind", "FaultPlan", "Operation"]
 
-Operation = Literal["create", "cancel", "amend", "batch", "query", "read", "stream", "any"]
+Operation = Literal[
+    "create", "cancel", "amend", "batch", "cancel_all", "countdown", "dcp", "query", "read", "stream", "any"
+]
 
 
 class FaultKind(StrEnum):

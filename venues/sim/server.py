@@ -34,6 +34,7 @@ from venues.sim.bybit import DIALECT as BYBIT
 from venues.sim.bybit import BybitState
 from venues.sim.engine import MatchingEngine, SimInstrument, SimOrder, WriteAttempt, default_instruments
 from venues.sim.faults import Fault, FaultCampaign, FaultKind, FaultPlan
+from venues.sim.partition import Partition
 from venues.sim.unserved import unserved_middleware
 from venues.sim.venue import RequestRecord, SimVenue, WriteResult
 
@@ -142,6 +143,7 @@ class SimExchange:
         )
         self.venues: dict[str, SimVenue[Any]] = {v.name: v for v in (self.binance, self.bybit)}
         self.truth = GroundTruth(self.venues)
+        self._partition = Partition(self.binance, self.bybit)
         # every request for a path or method no dialect serves (venues/sim/unserved.py)
         self.unserved: list[RequestRecord] = []
         self._runner: web.AppRunner | None = None
@@ -171,7 +173,9 @@ class SimExchange:
         await self.close()
 
     async def start(self) -> None:
-        app = web.Application(middlewares=[unserved_middleware(self.unserved), self._log_middleware])
+        app = web.Application(
+            middlewares=[self._partition.middleware, unserved_middleware(self.unserved), self._log_middleware]
+        )
         for venue in self.venues.values():
             venue.mount(app)
         app.router.add_get("/admin/truth", self._admin_truth)
@@ -205,6 +209,14 @@ class SimExchange:
         for name, v in self.venues.items():
             if venue in (None, name):
                 v.engine.set_mark(symbol, Decimal(price))
+
+    async def partition(self, seconds: float) -> int:
+        """Cut the network to every client for ``seconds`` (``venues/sim/partition.py``); returns sockets cut."""
+        return await self._partition.start(seconds)
+
+    def heal(self) -> None:
+        """End a partition now."""
+        self._partition.heal()
 
     # ------------------------------------------------------------------ HTTP plumbing
 

@@ -26,7 +26,8 @@ decimal), error codes and headers, as written down in ``shared/venues/binance-us
 
 Modules: ``state`` (settings), ``errors`` (codes, parameter readers), ``signing``, ``limits``,
 ``payloads`` (JSON shapes), ``orders`` (operations shared by REST and WS), ``rest``, ``ws_api``,
-``streams`` (listen keys, user-data sockets), ``fault_wire``, ``dialect`` (the parts wired together).
+``streams`` (listen keys, user-data sockets), ``fault_wire``, ``dialect`` (the parts wired together),
+``safety`` (``DELETE /fapi/v1/allOpenOrders``, ``POST /fapi/v1/countdownCancelAll``).
 
 Deliberately left out: hedge mode (``positionSide`` LONG/SHORT answers ``-4061``), algo orders
 (``-4120``), ``PERCENT_PRICE`` enforcement (published in exchangeInfo, not checked).
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from venues.sim.binance import safety
 from venues.sim.binance.dialect import BinanceDialect
 from venues.sim.binance.rest import routes
 from venues.sim.binance.state import BinanceState
@@ -47,7 +49,9 @@ __all__ = ["DIALECT", "BinanceDialect", "BinanceState", "register"]
 
 def register(app: web.Application, venue: SimVenue[BinanceState]) -> None:
     """Mount the Binance USD-M dialect for ``venue`` on the shared simulator app."""
-    routes(BinanceDialect(venue), app, ws_api)
+    d = BinanceDialect(venue)
+    routes(d, app, ws_api)
+    safety.routes(d.switches, app)
 
 
 DIALECT: DialectSpec[BinanceState] = DialectSpec(

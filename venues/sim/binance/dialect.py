@@ -14,6 +14,7 @@ from venues.sim.binance.limits import Limits
 from venues.sim.binance.manage import Management
 from venues.sim.binance.orders import Orders
 from venues.sim.binance.payloads import Payloads
+from venues.sim.binance.safety import BinanceSwitches
 from venues.sim.binance.signing import Signer
 from venues.sim.binance.state import BinanceState
 from venues.sim.binance.streams import ListenKey, UserStreams
@@ -37,6 +38,7 @@ class BinanceDialect:
         self.manage = Management(self.orders)
         self.streams = UserStreams(venue, self.payloads)
         self.api_sockets: set[web.WebSocketResponse] = set()
+        self.switches = BinanceSwitches(self)  # cancel-all and countdownCancelAll (safety.py)
         self.state.dialect = self
         venue.on_close.append(self.close)
 
@@ -49,6 +51,7 @@ class BinanceDialect:
         self.streams.expire_listen_key(key)
 
     async def close(self) -> None:
+        self.switches.close()
         await self.streams.close()
         await self.drop_ws_api()
 

@@ -32,7 +32,8 @@ venue's JSON types (``retCode``/``time``/``positionIdx``/``seq`` numbers, every 
 
 Modules: ``state`` (settings), ``errors`` (retCodes, parameter readers), ``signing``, ``limits``,
 ``payloads`` (envelope and JSON shapes), ``orders`` (operations shared by REST and WS), ``rest``,
-``ws_api`` (trade socket), ``streams`` (private stream), ``fault_wire``, ``dialect`` (the parts wired).
+``ws_api`` (trade socket), ``streams`` (private stream), ``fault_wire``, ``dialect`` (the parts wired),
+``safety`` (``POST /v5/order/cancel-all``, disconnect cancel-all: DCP window, ``dcp.future``, query).
 
 Choices where the venue facts are silent (all documented in ``shared/venues/bybit-v5.md`` terms):
 
@@ -59,6 +60,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from venues.sim.bybit import safety
 from venues.sim.bybit.dialect import BybitDialect
 from venues.sim.bybit.rest import routes
 from venues.sim.bybit.signing import sign, sign_rest, sign_ws_auth
@@ -71,7 +73,10 @@ __all__ = ["DIALECT", "BybitDialect", "BybitState", "register", "sign", "sign_re
 
 def register(app: web.Application, venue: SimVenue[BybitState]) -> None:
     """Mount the Bybit v5 linear dialect for ``venue`` on the shared simulator app."""
-    routes(BybitDialect(venue), app, trade_ws)
+    d = BybitDialect(venue)
+    routes(d, app, trade_ws)
+    d.switches = safety.BybitSwitches(d)
+    safety.routes(d.switches, app)
 
 
 def _owns_path(path: str) -> bool:

@@ -22,6 +22,7 @@ from venues.sim.sockets import drop_streams
 from venues.sim.venue import SimVenue
 
 if TYPE_CHECKING:
+    from venues.sim.bybit.safety import BybitSwitches
     from venues.sim.bybit.ws_api import TradeConn
 
 __all__ = ["BybitDialect"]
@@ -42,6 +43,7 @@ class BybitDialect:
         self.manage = Management(self.orders)
         self.streams = PrivateStreams(venue, self.payloads, self.signer, self.new_conn_id)
         self.trade_conns: set[TradeConn] = set()
+        self.switches: BybitSwitches | None = None  # cancel-all and DCP (safety.py), set by register()
         self._conn_seq = 0
         self.state.dialect = self
         venue.on_close.append(self.close)
@@ -51,6 +53,8 @@ class BybitDialect:
         return f"{secrets.token_hex(10)}-{self._conn_seq}"
 
     async def close(self) -> None:
+        if self.switches is not None:
+            self.switches.close()
         await self.streams.close()
         await self.drop_trade_sockets()
 

@@ -166,7 +166,7 @@ async def post_cancel_batch(d: BybitDialect, request: web.Request) -> web.Stream
 
 
 async def not_supported(d: BybitDialect, request: web.Request) -> web.StreamResponse:
-    """Amend-batch / cancel-all: signed, then refused (out of scope for this simulator)."""
+    """Amend-batch: signed, then refused (out of scope for this simulator)."""
     await _private(d, request)
     raise ApiError(10017, "route not supported by this simulator")
 
@@ -193,7 +193,7 @@ def routes(d: BybitDialect, app: web.Application, trade_ws: Handler) -> None:
     r.add_get("/v5/order/realtime", ep(get_realtime))
     r.add_get("/v5/order/history", ep(get_history))
     r.add_get("/v5/execution/list", ep(get_executions))
-    for path in ("/v5/order/cancel-all", "/v5/order/amend-batch"):
+    for path in ("/v5/order/amend-batch",):
         r.add_post(path, ep(not_supported))
     r.add_get("/v5/trade", ep(trade_ws))
     r.add_get("/v5/private", ep(private_ws))

@@ -33,4 +33,6 @@ class BybitState(VenueState):
     history_cancel_retention_ms: int = DAY_MS  # history hides cancelled orders without fills after this
     realtime_closed_limit: int = 500  # realtime openOnly=1 shows this many recent closed orders
     ws_require_timestamp: bool = True  # trade-socket requests must carry X-BAPI-TIMESTAMP
+    # Disconnect cancel-all is not self-service: the venue enables it per account (all accounts here).
+    dcp_enabled: bool = False
     dialect: BybitDialect | None = field(default=None, repr=False, compare=False)

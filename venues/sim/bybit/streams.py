@@ -52,6 +52,8 @@ class PrivateStreams:
         self.delivery: StreamFaultDelivery[PrivateConn] = StreamFaultDelivery(
             self._conns_for, self._send_conn, self._drop_conn
         )
+        # Told of each connection's (dis)subscription and close: the DCP switch watches these (safety.py).
+        self.watchers: list[Callable[[PrivateConn, str], None]] = []
         venue.engine.listeners.append(self._on_engine_event)
 
     def _conns_for(self, account: str, topic: str | None = None) -> list[PrivateConn]:
@@ -107,7 +109,15 @@ class PrivateStreams:
         await ws.prepare(request)
         conn = PrivateConn(ws, self.new_conn_id())
         await serve_stream(conn, self.conns, lambda frame: self._frame(conn, frame))
+        self._tell(conn, "closed")
         return ws
+
+    def _tell(self, conn: PrivateConn, event: str) -> None:
+        for watcher in self.watchers:
+            try:
+                watcher(conn, event)
+            except Exception:  # a watcher must never break the socket
+                log.exception("bybit sim: a private-stream watcher failed on %s", event)
 
     async def _frame(self, conn: PrivateConn, frame: dict[str, Any]) -> None:
         op = text(frame.get("op"))
@@ -148,6 +158,9 @@ class PrivateStreams:
             parsed: dict[str, str] = {}
             for name in args:
                 base, _, category = name.partition(".")
+                if base == "dcp" and category in ("", "future", "spot", "option"):
+                    parsed[name] = name  # the disconnect-cancel-all keepalive: no messages (safety.py)
+                    continue
                 if base not in ("order", "execution") or category not in ("", "linear"):
                     conn.queue.put_nowait(reply(False, f"error:handler not found,topic:{name}"))
                     return
@@ -161,5 +174,6 @@ class PrivateStreams:
                 for base in parsed:
                     conn.topics.pop(base, None)
             conn.queue.put_nowait(reply(True))
+            self._tell(conn, "subscribed" if op == "subscribe" else "unsubscribed")
         else:
             conn.queue.put_nowait(reply(False, f"error:handler not found,op:{op}"))
