@@ -12,6 +12,7 @@ import logging
 
 from gateway.bus import EventBus
 from gateway.gate_queue import GateQueue
+from gateway.logs import command_fields
 from gateway.model import (
     CommandReceipt,
     CommandStatus,
@@ -102,6 +103,18 @@ class InboundEvents:
                 command.command_id,
                 command.venue,
                 report.reason,
+                extra=command_fields(command),
+            )
+        elif log.isEnabledFor(logging.INFO):
+            log.info(
+                "%s %s on %s: %s via %s (%s)",
+                command.operation.value,
+                command.command_id,
+                command.venue,
+                report.outcome.value,
+                report.evidence.value,
+                report.reason,
+                extra=command_fields(command),
             )
         previous = handle._current_resolution() if handle is not None else None
         self._bus.emit(handle, RecoveryCompleted, command.command_id, report=report)

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from gateway.bus import EventBus
 from gateway.gate_queue import GateQueue
 from gateway.handle import CommandHandle
+from gateway.logs import command_fields
 from gateway.model import (
     Ack,
     CancelRequest,
@@ -41,6 +42,19 @@ def publish_ack(bus: EventBus, handle: CommandHandle, receipt: CommandReceipt) -
     if receipt.order_id:
         bus.add_routes(handle, EventBus.order_key(handle.venue, receipt.order_id))
     bus.emit(handle, Ack, handle.command_id, ack=ack)
+    # Accepted acks only at DEBUG: one record per command is a cost the hot path pays only when asked.
+    level = logging.DEBUG if receipt.status is CommandStatus.ACCEPTED else logging.INFO
+    if log.isEnabledFor(level):
+        log.log(
+            level,
+            "%s %s on %s: %s %s",
+            handle.operation.value,
+            handle.command_id,
+            handle.venue,
+            receipt.status.value,
+            receipt.native_code or receipt.message or "",
+            extra=command_fields(handle),
+        )
 
 
 def unknown_receipt(pending: PendingCommand, message: str) -> CommandReceipt:
@@ -81,6 +95,13 @@ def refusal_receipt(
     )
 
 
+def _fields(request: OrderRequest) -> dict[str, str | None]:
+    fields = command_fields(request)
+    fields["command_id"] = request.client_order_id
+    fields["operation"] = CommandOperation.CREATE_ORDER.value
+    return fields
+
+
 class CommandSender:
     """Owned by ``Gateway``; built over its bus, handles, gate, journal and reconciler (None = disabled)."""
 
@@ -112,7 +133,7 @@ class CommandSender:
 
             if isinstance(exc, RiskRejected):
                 return exc
-            log.error("portfolio gate failed; refusing %s: %r", request.client_order_id, exc)
+            log.error("portfolio gate failed; refusing %s: %r", request.client_order_id, exc, extra=_fields(request))
             return RiskRejected(f"portfolio gate unavailable, refusing (fails closed): {exc}")
         return None
 
@@ -190,7 +211,9 @@ class CommandSender:
         except Exception as exc:
             # An adapter must classify every venue outcome itself; if it raised anyway we cannot
             # know whether bytes left, so the only honest answer is UNKNOWN.
-            log.exception("venue %s raised while sending %s", pending.venue, pending.command_id)
+            log.exception(
+                "venue %s raised while sending %s", pending.venue, pending.command_id, extra=command_fields(pending)
+            )
             return unknown_receipt(pending, f"adapter error while sending: {exc.__class__.__name__}")
 
     def _answer(self, handle: CommandHandle, pending: PendingCommand, receipt: CommandReceipt) -> None:

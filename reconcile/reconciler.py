@@ -76,6 +76,7 @@ import time
 from collections.abc import Mapping
 
 from gateway.errors import VenueReadError
+from gateway.logs import command_fields
 from gateway.model import (
     CommandOperation,
     CommandStatus,
@@ -460,7 +461,11 @@ class Reconciler:
         if cmd is None:
             return
         log.error(
-            "DIVERGED: %s was proved ABSENT but order %s now exists on %s", cmd.command_id, order.order_id, cmd.venue
+            "DIVERGED: %s was proved ABSENT but order %s now exists on %s",
+            cmd.command_id,
+            order.order_id,
+            cmd.venue,
+            extra=command_fields(cmd),
         )
         cmd.attempts += 1
         self._sink.recovery_scheduled(cmd, ReconcileTrigger.PERIODIC)

@@ -191,4 +191,8 @@ class PortfolioGate:
     def _warn_expired(self, expired: list[str]) -> None:
         for cid in expired:
             self._prices.pop(cid, None)
-            log.warning("reservation of %s expired by TTL; its command may still be unknown", cid)
+            log.warning(
+                "reservation of %s expired by TTL; its command may still be unknown",
+                cid,
+                extra={"command_id": cid, "client_order_id": cid, "operation": "CREATE_ORDER"},
+            )

@@ -39,6 +39,7 @@ from gateway.model import (
     Transport,
     utc_now,
 )
+from gateway.logs import mask_secret
 from venues.base import (
     InstrumentFilters,
     InvalidOrderError,
@@ -104,6 +105,7 @@ class AdapterBase:
         self.ws_api_url = spec.ws_api_url if ws_api_url is DEFAULT else ws_api_url
         self.stream_url = spec.stream_url if stream_url is DEFAULT else stream_url
         self.request_timeout = request_timeout
+        mask_secret(api_key, api_secret)  # never in a formatted log line (gateway/logs.py)
         self.recv_window_ms = recv_window_ms
         self.history_lag_seconds = spec.history_lag_seconds if history_lag_seconds is DEFAULT else history_lag_seconds
         self._http_kind = http

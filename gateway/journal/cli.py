@@ -1,8 +1,23 @@
-"""`gateway journal runs | show <run|client_order_id> | verify`: inspect a command journal (read-only)."""
+"""`gateway journal runs | show <run|client_order_id> | verify`: inspect a command journal (read-only).
+
+Tables by default (full width when piped: nothing is cut at 80 columns); ``--json`` prints one JSON
+object per line instead, with stable field names (README "Monitoring"):
+
+- ``runs``: ``run_id, parent_run_id, status, started_at, ended_at, entries, commands, venues,
+  taken_over, reason, manifest``;
+- ``show``: ``id, sequence, run_id, kind, command_id, client_order_id, venue, checksum, body``
+  (the entry's stored JSON, decoded; ``null`` if it is not JSON);
+- ``verify``: ``run_id, entries, ok, broken_at, detail``.
+
+Exit codes are the same either way: ``show`` 1 when nothing matches, ``verify`` 1 when a chain is
+broken, 2 when the journal cannot be read.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Any
 
 import orjson
 from rich.console import Console
@@ -31,13 +46,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ):
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--db", default="gateway.db", help="journal file (default: gateway.db)")
+        p.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
         if name == "show":
             p.add_argument("target", help="a run id, a command id or a client order id")
             p.add_argument("--limit", type=int, default=200, help="show at most this many entries (default 200)")
 
 
+def cli_console() -> Console:
+    """A console for tables: the terminal's width, or unbounded when piped (a script reads every column)."""
+    return Console() if sys.stdout.isatty() else Console(width=100_000, soft_wrap=True)
+
+
 def run(args: argparse.Namespace) -> int:
-    console = Console()
+    if getattr(args, "json", False):
+        return _run_json(args)
+    console = cli_console()
     try:
         with JournalReader(args.db) as reader:
             if args.journal_command == "runs":
@@ -48,6 +71,75 @@ def run(args: argparse.Namespace) -> int:
     except JournalError as exc:
         console.print(f"[red]{exc}[/red]")
         return 2
+
+
+def _line(obj: dict[str, Any]) -> None:
+    sys.stdout.write(orjson.dumps(obj, default=str).decode() + "\n")
+
+
+def _run_json(args: argparse.Namespace) -> int:
+    try:
+        with JournalReader(args.db) as reader:
+            if args.journal_command == "runs":
+                for info in reader.runs():
+                    _line(
+                        {
+                            "run_id": info.run_id,
+                            "parent_run_id": info.parent_run_id,
+                            "status": info.status.value,
+                            "started_at": info.started_at,
+                            "ended_at": info.ended_at,
+                            "entries": info.entries,
+                            "commands": info.commands,
+                            "venues": list(info.manifest.get("venues", [])),
+                            "taken_over": bool(info.taken_over),
+                            "reason": info.reason,
+                            "manifest": info.manifest,
+                        }
+                    )
+                return 0
+            if args.journal_command == "show":
+                runs = {info.run_id for info in reader.runs()}
+                entries = reader.entries(args.target) if args.target in runs else reader.command_entries(args.target)
+                for entry in entries[: args.limit]:
+                    _line(_entry_json(entry))
+                if not entries:
+                    sys.stderr.write(f"nothing in {reader.path} matches {args.target!r}: neither a run nor a command\n")
+                return 0 if entries else 1
+            broken = 0
+            for result in reader.verify():
+                broken += not result.ok
+                _line(
+                    {
+                        "run_id": result.run_id,
+                        "entries": result.entries,
+                        "ok": result.ok,
+                        "broken_at": result.broken_at,
+                        "detail": result.detail,
+                    }
+                )
+            return 1 if broken else 0
+    except JournalError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
+
+
+def _entry_json(entry: JournalEntry) -> dict[str, Any]:
+    try:
+        body: Any = orjson.loads(entry.body)
+    except orjson.JSONDecodeError:
+        body = None
+    return {
+        "id": entry.id,
+        "sequence": entry.sequence,
+        "run_id": entry.run_id,
+        "kind": entry.kind,
+        "command_id": entry.command_id,
+        "client_order_id": entry.client_order_id,
+        "venue": entry.venue,
+        "checksum": entry.checksum,
+        "body": body,
+    }
 
 
 def _runs(console: Console, reader: JournalReader) -> int:
