@@ -28,6 +28,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from gateway.bus import EventBus
 from gateway.errors import DuplicateCommandError, GatewayClosedError, UnknownVenueError
@@ -107,6 +108,7 @@ class Gateway:
             self._metrics, self.metrics_registry = attach(metrics)
             self._bus.add_tap(self._metrics.on_event)
         self._compose()
+        self.metrics_registry: Any = None  # the prometheus_client registry the metrics are on
 
     def _compose(self) -> None:
         """Build the collaborators over the parts made so far.

@@ -331,7 +331,16 @@ class Demo:
             )
             policy = ReconcilePolicy(grace_seconds=3.0, deadline_seconds=25.0, interval_seconds=0.3)
             journal, link = await self._journal(db)
-            async with Gateway(venues=venues, gate=gate, journal=journal, reconcile=policy) as gw:
+            metrics = True if args.metrics_port is not None else None  # prometheus_client's default registry
+            server = None
+            async with Gateway(venues=venues, gate=gate, journal=journal, reconcile=policy, metrics=metrics) as gw:
+                if metrics:
+                    from gateway.metrics_export import MetricsServer
+
+                    server = await MetricsServer(
+                        gw.metrics_registry, host=args.metrics_host, port=args.metrics_port
+                    ).start()
+                    self.console.print(f"metrics: {server.url}", highlight=False)
                 self.scripted_faults(gw)
                 sim.faults.start_campaign(
                     FaultCampaign(
@@ -353,6 +362,8 @@ class Demo:
                         live.update(self.table())
             for task in list(self.tasks):
                 task.cancel()
+            if server is not None:
+                await server.close()
             if link is not None:
                 await link.close()
         self._summary(result, db)
@@ -533,6 +544,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--intents", choices=["tail", "before_send"], default="tail", help="with --nats: when an intent must be on it"
     )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve Prometheus /metrics on this port while the demo runs (0: a free one; the metrics extra)",
+    )
+    parser.add_argument("--metrics-host", default="127.0.0.1", help="interface for --metrics-port")
     parser.add_argument(
         "--failover",
         action="store_true",
