@@ -102,13 +102,13 @@ class Gateway:
         # None (the default): no metrics and no cost; a prometheus_client registry, or True for its
         # default one: gateway_* metrics (gateway/metrics.py, the extra "metrics").
         self._metrics: Metrics | None = None
+        self.metrics_registry: Any = None  # the prometheus_client registry the metrics are on
         if metrics is not None and metrics is not False:
             from gateway.metrics_export import attach
 
             self._metrics, self.metrics_registry = attach(metrics)
             self._bus.add_tap(self._metrics.on_event)
         self._compose()
-        self.metrics_registry: Any = None  # the prometheus_client registry the metrics are on
 
     def _compose(self) -> None:
         """Build the collaborators over the parts made so far.
