@@ -523,6 +523,9 @@ class MatchingEngine:
 
     def orders_for(self, client_order_id: str, account: str | None = None) -> list[SimOrder]:
         """Every order ever created with this client id (more than one means a duplicate)."""
+        if account is not None:
+            # One lookup: a Bybit create asks this of every orderLinkId, and a scan grew with every order ever made.
+            return list(self._by_cid.get((account, client_order_id), ()))
         return [
             o
             for (acct, cid), orders in self._by_cid.items()
