@@ -36,9 +36,9 @@ from gateway.model import (
 )
 
 __all__ = [
+    "READ_PURPOSE",
     "GatePort",
     "RateLimitState",
-    "READ_PURPOSE",
     "Venue",
     "VenueEventSink",
     "JournalPort",
@@ -50,13 +50,13 @@ __all__ = [
 
 E = TypeVar("E", bound=Exception)
 
-
-# --------------------------------------------------------------------------- venues
 # Who a venue read is for ("reconcile", "refresh"; "other" by default): set in the reading task's
 # context and tallied by the adapter per request it sends, so a read's cost is attributed without
 # passing a label down every call (the metrics' gateway_venue_reads_total{purpose}).
 READ_PURPOSE: ContextVar[str] = ContextVar("gateway_read_purpose", default="other")
 
+
+# --------------------------------------------------------------------------- venues
 
 
 @dataclass(slots=True)
@@ -67,24 +67,24 @@ class RateLimitState:
     limit: int = 0
     reset_at: float = 0.0  # monotonic seconds when the budget resets (0 = unknown)
     banned_until: float = 0.0  # monotonic seconds until which the venue refuses us (418/429/10006)
-
-    @property
     # Read requests sent and the weight they cost, by READ_PURPOSE (count_read).
     reads: dict[str, int] = field(default_factory=dict)
     read_weight: dict[str, int] = field(default_factory=dict)
     # The venue's own order counters from its write answers' headers: window -> (used, limit; 0 = not told).
     orders: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    @property
     def headroom(self) -> float:
         return 1.0 if self.limit <= 0 else max(0.0, 1.0 - self.used / self.limit)
 
-    def note_ban(self, seconds: float) -> None:
-        """The venue told us to wait (429 / 418 / a rate-limit code): nothing more is sent until then."""
     def count_read(self, weight: int) -> None:
         """One read request is about to leave, for the purpose its task set (``READ_PURPOSE``)."""
         purpose = READ_PURPOSE.get()
         self.reads[purpose] = self.reads.get(purpose, 0) + 1
         self.read_weight[purpose] = self.read_weight.get(purpose, 0) + weight
 
+    def note_ban(self, seconds: float) -> None:
+        """The venue told us to wait (429 / 418 / a rate-limit code): nothing more is sent until then."""
         if seconds > 0:
             self.banned_until = max(self.banned_until, time.monotonic() + seconds)
 

@@ -101,11 +101,11 @@ class AdapterBase:
         self.name = spec.name if name is DEFAULT else name
         self.api_key = api_key
         self._secret = api_secret.encode()
+        mask_secret(api_key, api_secret)  # never in a formatted log line (gateway/logs.py)
         self.rest_url = (spec.rest_url if rest_url is DEFAULT else rest_url).rstrip("/")
         self.ws_api_url = spec.ws_api_url if ws_api_url is DEFAULT else ws_api_url
         self.stream_url = spec.stream_url if stream_url is DEFAULT else stream_url
         self.request_timeout = request_timeout
-        mask_secret(api_key, api_secret)  # never in a formatted log line (gateway/logs.py)
         self.recv_window_ms = recv_window_ms
         self.history_lag_seconds = spec.history_lag_seconds if history_lag_seconds is DEFAULT else history_lag_seconds
         self._http_kind = http
@@ -368,6 +368,22 @@ class AdapterBase:
     def read_count(self) -> int:
         return self._reads
 
+    def stream_stats(self) -> dict[str, int]:
+        """The sockets' counters so far, for metrics read at scrape time (nothing is counted for them)."""
+        from venues.streams import UserStreamBase
+
+        stats: dict[str, int] = {}
+        stream, socket = self._user_stream(), self._order_socket()
+        if isinstance(stream, UserStreamBase):
+            stats["user_stream_reconnects"] = max(0, stream.conn.connects - 1)
+            stats["user_stream_drops"] = stream.conn.drops
+            stats["user_stream_duplicates"] = stream.dropped_duplicates
+            stats["user_stream_updates"] = stream.delivered
+        if socket is not None:
+            stats["order_socket_reconnects"] = max(0, socket.rpc.conn.connects - 1)
+            stats["order_socket_drops"] = socket.rpc.conn.drops
+        return stats
+
     async def _before_read(self, weight: int = 1, max_wait: float = 5.0) -> None:
         """Count the read and respect the venue's budget: wait out a short ban, refuse a long one."""
         self._reads += 1
@@ -386,6 +402,7 @@ class AdapterBase:
                     f"{self.name}: read budget nearly spent; resets in {wait:.1f}s", retry_after=wait
                 )
             await asyncio.sleep(wait)
+        rate.count_read(weight)
 
     def _parsed(self, items: Iterable[Any], what: str, parse: Callable[..., T]) -> list[T]:
         """Every item through the dialect's parser; a malformed one fails the whole read."""
@@ -395,22 +412,6 @@ class AdapterBase:
             raise VenueReadError(f"{what}: {exc}") from exc
 
     def _order_reports(self, items: Iterable[Any], what: str) -> list[OrderReport]:
-    def stream_stats(self) -> dict[str, int]:
-        """The sockets' counters so far, for metrics read at scrape time (nothing is counted for them)."""
-        from venues.streams import UserStreamBase
-
-        stats: dict[str, int] = {}
-        stream, socket = self._user_stream(), self._order_socket()
-        if isinstance(stream, UserStreamBase):
-            stats["user_stream_reconnects"] = max(0, stream.conn.connects - 1)
-            stats["user_stream_drops"] = stream.conn.drops
-            stats["user_stream_duplicates"] = stream.dropped_duplicates
-            stats["user_stream_updates"] = stream.delivered
-        if socket is not None:
-            stats["order_socket_reconnects"] = max(0, socket.rpc.conn.connects - 1)
-            stats["order_socket_drops"] = socket.rpc.conn.drops
-        return stats
-
         return self._parsed(items, what, self.DIALECT.parse_order)
 
     async def _window(self, path: str, instrument: str, start_ms: int, end_ms: int) -> list[Any]:
@@ -429,7 +430,6 @@ class AdapterBase:
         items = await self._window(spec.trades_path, instrument, start_ms, end_ms)
         fills = self._parsed((i for i in items if spec.is_fill(i)), f"GET {spec.trades_path}", spec.parse_trade)
         return list({t.trade_id: t for t in fills}.values())
-        rate.count_read(weight)
 
     # ------------------------------------------------------------------ lifecycle
 

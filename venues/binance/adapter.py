@@ -26,9 +26,7 @@ from gateway.model import (
 )
 from venues.adapter_base import AdapterBase
 from venues.base import InstrumentFilters, InvalidOrderError, VenueEventSink, VenueReadError
-from venues.binance.account import SWITCH_TO_ONE_WAY, BinanceAccountReads
 from venues.binance.filters import order_rate_limits, parse_exchange_info, rate_limit_weight
-from venues.binance.market_stream import BinanceMarkStream
 from venues.binance.rest import BinanceRest, NotFound
 from venues.binance.schemas.answer import cancel_answer, create_answer
 from venues.binance.schemas.frames import mark_prices, server_time_ms
@@ -127,13 +125,13 @@ class BinanceUsdm(AdapterBase):
     async def _instrument_filters(self) -> list[InstrumentFilters]:
         info = await self.rest.read("/fapi/v1/exchangeInfo", signed=False)
         self._rate.limit = rate_limit_weight(info) or self._rate.limit
+        for window, cap in order_rate_limits(info).items():
+            self._rate.orders[window] = (self._rate.orders.get(window, (0, 0))[0], cap)
         return parse_exchange_info(self.name, info)
 
     async def _mark_prices(self) -> Iterable[tuple[str, Decimal]]:
         return mark_prices(await self.rest.read("/fapi/v1/premiumIndex", signed=False))
 
-        for window, cap in order_rate_limits(info).items():
-            self._rate.orders[window] = (self._rate.orders.get(window, (0, 0))[0], cap)
     def _check_client_order_id(self, client_order_id: str) -> None:
         check_id(
             "client_order_id",
