@@ -21,15 +21,25 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from venues.sim.engine import now_ms
 from venues.sim.venue import RequestRecord
 
-__all__ = ["BYBIT_PREFIXES", "not_found", "unserved_middleware"]
+__all__ = ["BYBIT_PREFIXES", "add_missing", "not_found", "unserved_middleware"]
 
 BYBIT_PREFIXES = ("/v5/", "/v3/", "/v2/", "/spot/", "/contract/", "/unified/", "/derivatives/", "/asset/", "/user/")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def add_missing(app: web.Application, method: str, path: str, handler: Handler) -> bool:
+    """Mount ``handler`` unless another module already serves ``method path``; True when it was added."""
+    if any(route.method == method and route.resource is not None and route.resource.canonical == path
+           for route in app.router.routes()):  # fmt: skip
+        return False
+    app.router.add_route(method, path, handler)
+    return True
 
 
 def _venue(path: str) -> str:
@@ -45,7 +55,7 @@ def not_found(request: web.Request) -> web.Response:
     return web.Response(status=404, body=orjson.dumps(body), content_type="application/json")
 
 
-def unserved_middleware(record: list[RequestRecord]) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def unserved_middleware(record: list[RequestRecord]) -> Middleware:
     """An aiohttp middleware: the router's 404/405 become the venue's JSON, each one appended to ``record``."""
 
     @web.middleware

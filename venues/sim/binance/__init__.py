@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from venues.sim.binance import safety
+from venues.sim.binance import market, safety
 from venues.sim.binance.dialect import BinanceDialect
 from venues.sim.binance.rest import routes
 from venues.sim.binance.state import BinanceState
@@ -52,6 +52,7 @@ def register(app: web.Application, venue: SimVenue[BinanceState]) -> None:
     d = BinanceDialect(venue)
     routes(d, app, ws_api)
     safety.routes(d.switches, app)
+    market.routes(d, app)
 
 
 DIALECT: DialectSpec[BinanceState] = DialectSpec(

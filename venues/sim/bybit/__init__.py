@@ -60,7 +60,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from venues.sim.bybit import safety
+from venues.sim.bybit import market, safety
 from venues.sim.bybit.dialect import BybitDialect
 from venues.sim.bybit.rest import routes
 from venues.sim.bybit.signing import sign, sign_rest, sign_ws_auth
@@ -77,6 +77,7 @@ def register(app: web.Application, venue: SimVenue[BybitState]) -> None:
     routes(d, app, trade_ws)
     d.switches = safety.BybitSwitches(d)
     safety.routes(d.switches, app)
+    market.routes(d, app)
 
 
 def _owns_path(path: str) -> bool:
