@@ -99,9 +99,7 @@ def _logging_options(parser: argparse.ArgumentParser, *, default: Any) -> None:
     parser.add_argument(
         "--log-json", action="store_true", default=default, help="log one JSON object per line (stderr)"
     )
-    parser.add_argument(
-        "--log-level", default=default, help="log records at this level and above (DEBUG, INFO, WARNING...)"
-    )
+    parser.add_argument("--log-level", default=default, metavar="LEVEL", help="DEBUG, INFO (default), WARNING...")
 
 
 def build_parser() -> argparse.ArgumentParser:
