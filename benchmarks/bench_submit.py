@@ -1,251 +1,54 @@
-"""Submit→ack latency, side by side in one run, against the simulator in a separate process.
+"""Submit→ack, ours beside the raw wire, against the simulator in a separate process.
 
-For each venue, interleaved round-robin so drift hits every path alike:
-- raw REST: a hand-signed aiohttp POST on one keep-alive session (the floor for REST);
-- ours REST: `Gateway.submit(..., transport=REST)` until the handle holds its ack;
-- raw WS: a hand-signed request/response on one `websockets` connection (the floor for WS);
-- ours WS: `Gateway.submit(..., transport=WEBSOCKET)`;
-- ccxt (Binance only, when installed): `binanceusdm.create_order` against the same simulator.
+Sequential latency, per venue, interleaved round-robin in this process so drift hits every path
+alike: raw REST (a hand-signed aiohttp POST on one keep-alive session), ours REST
+(``Gateway.submit(..., transport=REST)`` until the handle holds its ack), raw WS (a hand-signed
+request/response on one ``websockets`` connection), ours WS, and ccxt (Binance, when installed).
+
+50 in flight (``benchmarks.throughput``): every row of both venues side by side in one client
+process, per round and event loop (asyncio, and uvloop when installed), against the same
+simulator: raw REST, raw WS, ours REST / WebSocket / AUTO, ours with the gate and the journal
+on, ccxt; orders/s and client CPU µs/order each, plus the simulator's CPU µs/order (is the
+floor the venue or the client?) and the "gateway only" row (``InstantVenue``: the core's own
+CPU per submit). Figures are medians over the rounds with the range seen; ratios are taken
+within a round (same process, same minute) and then summarised the same way.
+
 Every order is a LIMIT IOC far from the mark, so it expires at once and nothing accumulates.
-Then 50-in-flight throughput of our REST and WS paths.
-
-A regression here means the gateway adds overhead on the hot path relative to the wire
-itself: the targets are ours/raw ≤ 1.25 (REST) and ≤ 1.3 (WS) at the median.
+Goals (issue 16): REST ≥0.8× raw REST's orders/s; AUTO/WebSocket ≥1.3× raw REST's; with the gate
+and the journal, REST ≥0.7×; gateway only ≤15 µs CPU per submit; sequential REST ≤1.15× raw REST,
+WebSocket ≤1.2× raw WS (medians).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import itertools
+import importlib.util
+import json
+import statistics
+import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
 from typing import Any
 
-import aiohttp
-import orjson
-import websockets
-
+from benchmarks.raw_clients import RawBinance, RawBybit, RawClient
 from benchmarks.simproc import simulator_process
 from benchmarks.stats import summary_us
+from benchmarks.throughput import ccxt_call, ours, venue_for
 from gateway.core import Gateway
-from gateway.model import OrderRequest, OrderType, Side, TimeInForce, Transport
-from venues.base import Venue
-from venues.binance import BinanceUsdm
+from gateway.model import Transport
 
 Call = Callable[[], Awaitable[Any]]
-_ids = itertools.count(1)
-
-
-def _cid(prefix: str) -> str:
-    return f"{prefix}{next(_ids)}-{uuid.uuid4().hex[:8]}"
-
-
-def _sign(secret: str, payload: str) -> str:
-    return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
-
-
-# --------------------------------------------------------------------------- raw clients
-
-
-class RawBinance:
-    def __init__(self, info: dict[str, Any]):
-        self.key, self.secret = info["api_key"], info["api_secret"]
-        self.rest = info["binance"]["rest_url"]
-        self.ws_url = info["binance"]["ws_api_url"]
-        self.session: aiohttp.ClientSession | None = None
-        self.ws: Any = None
-
-    async def open(self) -> None:
-        self.session = aiohttp.ClientSession()
-        self.ws = await websockets.connect(self.ws_url, compression=None)
-
-    async def close(self) -> None:
-        if self.session:
-            await self.session.close()
-        if self.ws:
-            await self.ws.close()
-
-    async def rest_order(self) -> Any:
-        assert self.session is not None
-        query = (
-            f"symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=IOC&quantity=0.001&price=40000"
-            f"&newClientOrderId={_cid('rr')}&newOrderRespType=RESULT&recvWindow=5000"
-            f"&timestamp={int(time.time() * 1000)}"
-        )
-        url = f"{self.rest}/fapi/v1/order?{query}&signature={_sign(self.secret, query)}"
-        async with self.session.post(url, headers={"X-MBX-APIKEY": self.key}) as resp:
-            body = orjson.loads(await resp.read())
-        assert resp.status == 200, body
-        return body
-
-    async def ws_order(self) -> Any:
-        params: dict[str, Any] = {
-            "apiKey": self.key,
-            "symbol": "BTCUSDT",
-            "side": "BUY",
-            "type": "LIMIT",
-            "timeInForce": "IOC",
-            "quantity": "0.001",
-            "price": "40000",
-            "newClientOrderId": _cid("rw"),
-            "newOrderRespType": "RESULT",
-            "recvWindow": 5000,
-            "timestamp": int(time.time() * 1000),
-        }
-        payload = "&".join(f"{k}={params[k]}" for k in sorted(params))
-        params["signature"] = _sign(self.secret, payload)
-        rid = _cid("id")
-        await self.ws.send(orjson.dumps({"id": rid, "method": "order.place", "params": params}).decode())
-        while True:
-            msg = orjson.loads(await self.ws.recv())
-            if msg.get("id") == rid:
-                assert msg.get("status") == 200, msg
-                return msg
-
-
-class RawBybit:
-    def __init__(self, info: dict[str, Any]):
-        self.key, self.secret = info["api_key"], info["api_secret"]
-        self.rest = info["bybit"]["rest_url"]
-        self.ws_url = info["bybit"]["ws_api_url"]
-        self.session: aiohttp.ClientSession | None = None
-        self.ws: Any = None
-
-    async def open(self) -> None:
-        self.session = aiohttp.ClientSession()
-        self.ws = await websockets.connect(self.ws_url, compression=None)
-        expires = int(time.time() * 1000) + 10_000
-        await self.ws.send(
-            orjson.dumps(
-                {
-                    "reqId": "auth",
-                    "op": "auth",
-                    "args": [self.key, expires, _sign(self.secret, f"GET/realtime{expires}")],
-                }
-            ).decode()
-        )
-        reply = orjson.loads(await self.ws.recv())
-        assert reply.get("retCode") == 0, reply
-
-    async def close(self) -> None:
-        if self.session:
-            await self.session.close()
-        if self.ws:
-            await self.ws.close()
-
-    def _body(self) -> dict[str, Any]:
-        return {
-            "category": "linear",
-            "symbol": "BTCUSDT",
-            "side": "Buy",
-            "orderType": "Limit",
-            "qty": "0.001",
-            "price": "40000",
-            "timeInForce": "IOC",
-            "orderLinkId": _cid("br"),
-        }
-
-    async def rest_order(self) -> Any:
-        assert self.session is not None
-        body = orjson.dumps(self._body())
-        ts = str(int(time.time() * 1000))
-        headers = {
-            "X-BAPI-API-KEY": self.key,
-            "X-BAPI-TIMESTAMP": ts,
-            "X-BAPI-RECV-WINDOW": "5000",
-            "X-BAPI-SIGN": _sign(self.secret, ts + self.key + "5000" + body.decode()),
-            "Content-Type": "application/json",
-        }
-        async with self.session.post(f"{self.rest}/v5/order/create", data=body, headers=headers) as resp:
-            reply = orjson.loads(await resp.read())
-        assert reply.get("retCode") == 0, reply
-        return reply
-
-    async def ws_order(self) -> Any:
-        rid = _cid("bw")
-        frame = {
-            "reqId": rid,
-            "header": {"X-BAPI-TIMESTAMP": str(int(time.time() * 1000)), "X-BAPI-RECV-WINDOW": "5000"},
-            "op": "order.create",
-            "args": [self._body()],
-        }
-        await self.ws.send(orjson.dumps(frame).decode())
-        while True:
-            msg = orjson.loads(await self.ws.recv())
-            if msg.get("reqId") == rid:
-                assert msg.get("retCode") == 0, msg
-                return msg
-
-
-# --------------------------------------------------------------------------- ours
-
-
-def _request(venue: str, transport: Transport) -> OrderRequest:
-    return OrderRequest(
-        venue=venue,
-        instrument="BTC/USDT:USDT",
-        side=Side.BUY,
-        type=OrderType.LIMIT,
-        quantity=Decimal("0.001"),
-        price=Decimal("40000"),
-        time_in_force=TimeInForce.IOC,
-        transport=transport,
-    )
-
-
-def _ours(gw: Gateway, venue: str, transport: Transport) -> Call:
-    request = _request(venue, transport)
-
-    async def call() -> Any:
-        handle = await gw.submit(request)
-        receipt = handle.ack.receipt
-        assert receipt.status.value == "ACCEPTED", receipt.message
-        return receipt
-
-    return call
-
-
-async def _ccxt_call(info: dict[str, Any]) -> tuple[Call | None, Callable[[], Awaitable[None]] | None, str]:
-    try:
-        import ccxt.async_support as ccxt  # type: ignore[import-not-found]
-    except ImportError:
-        return None, None, "ccxt not installed (make bench installs it)"
-    rest = info["binance"]["rest_url"]
-    ex = ccxt.binanceusdm(
-        {
-            "apiKey": info["api_key"],
-            "secret": info["api_secret"],
-            "enableRateLimit": False,
-            "options": {"fetchCurrencies": False, "adjustForTimeDifference": False, "fetchMarkets": ["linear"]},
-        }
-    )
-    for key in list(ex.urls["api"]):
-        if key.startswith("fapi"):
-            version = "v1"
-            for v in ("V2", "V3"):
-                if key.endswith(v):
-                    version = v.lower()
-            ex.urls["api"][key] = f"{rest}/fapi/{version}"
-    try:
-        await ex.load_markets()
-
-        async def call() -> Any:
-            return await ex.create_order(
-                "BTC/USDT:USDT", "limit", "buy", 0.001, 40000, {"timeInForce": "IOC", "newClientOrderId": _cid("cx")}
-            )
-
-        await call()
-        return call, ex.close, ""
-    except Exception as exc:  # ccxt is a comparison, never a blocker
-        await ex.close()
-        return None, None, f"ccxt failed against the simulator: {exc.__class__.__name__}: {str(exc)[:160]}"
-
-
-# --------------------------------------------------------------------------- measurement
+VENUES = ("binance", "bybit")
+# row -> the row whose orders/s it is compared with, within the same round
+RATIO_TO = {
+    "ours_rest": "raw_rest",
+    "ours_ws": "raw_rest",
+    "ours_auto": "raw_rest",
+    "ours_rest_durable": "raw_rest",
+    "ours_auto_durable": "raw_rest",
+    "ccxt_rest": "raw_rest",
+    "raw_ws": "raw_rest",
+}
 
 
 async def _interleaved(calls: dict[str, Call], n: int, warmup: int) -> dict[str, list[float]]:
@@ -262,85 +65,193 @@ async def _interleaved(calls: dict[str, Call], n: int, warmup: int) -> dict[str,
     return samples
 
 
-async def _throughput(call: Call, total: int, in_flight: int) -> float:
-    counter = itertools.count()
-
-    async def worker() -> None:
-        while next(counter) < total:
-            await call()
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(in_flight)))
-    return total / (time.perf_counter() - t0)
-
-
-def _venue(kind: str, info: dict[str, Any]) -> Venue:
-    urls = info[kind]
-    if kind == "binance":
-        cls: Any = BinanceUsdm
-    else:
-        from venues.bybit import BybitLinear
-
-        cls = BybitLinear
-    return cls(  # type: ignore[no-any-return]
-        info["api_key"],
-        info["api_secret"],
-        rest_url=urls["rest_url"],
-        ws_api_url=urls["ws_api_url"],
-        stream_url=urls["stream_url"],
-    )
-
-
-async def main(quick: bool = False) -> dict[str, Any]:
-    n, warmup, total = (150, 20, 500) if quick else (500, 50, 2000)
-    results: dict[str, Any] = {"iterations": n}
-    async with simulator_process(seed=1) as info:
-        for kind, raw_cls in (("binance", RawBinance), ("bybit", RawBybit)):
+async def sequential(info: dict[str, Any], kind: str, n: int, warmup: int) -> dict[str, Any]:
+    raw: RawClient = RawBinance(info) if kind == "binance" else RawBybit(info)
+    await raw.open()
+    result: dict[str, Any] = {}
+    try:
+        async with Gateway(venues=[venue_for(kind, info)], reconcile=None) as gw:
+            calls: dict[str, Call] = {
+                "raw_rest": raw.rest_order,
+                "ours_rest": ours(gw, kind, Transport.REST),
+                "raw_ws": raw.ws_order,
+                "ours_ws": ours(gw, kind, Transport.WEBSOCKET),
+            }
+            ccxt_close = None
+            if kind == "binance":
+                call, ccxt_close, note = await ccxt_call(info)
+                if call is not None:
+                    calls["ccxt_rest"] = call
+                else:
+                    result["ccxt_note"] = note
             try:
-                venue = _venue(kind, info)
-            except ImportError as exc:
-                results[kind] = {"skipped": f"adapter not built: {exc}"}
-                continue
-            raw = raw_cls(info)
-            await raw.open()
-            async with Gateway(venues=[venue], reconcile=None) as gw:
-                calls: dict[str, Call] = {
-                    "raw_rest": raw.rest_order,
-                    "ours_rest": _ours(gw, kind, Transport.REST),
-                    "raw_ws": raw.ws_order,
-                    "ours_ws": _ours(gw, kind, Transport.WEBSOCKET),
-                }
-                ccxt_close = None
-                if kind == "binance":
-                    ccxt_call, ccxt_close, note = await _ccxt_call(info)
-                    if ccxt_call is not None:
-                        calls["ccxt_rest"] = ccxt_call
-                    else:
-                        results["ccxt_note"] = note
                 samples = await _interleaved(calls, n, warmup)
-                venue_result: dict[str, Any] = {name: summary_us(s) for name, s in samples.items()}
-                venue_result["ratio_rest"] = round(
-                    venue_result["ours_rest"]["median_us"] / venue_result["raw_rest"]["median_us"], 3
-                )
-                venue_result["ratio_ws"] = round(
-                    venue_result["ours_ws"]["median_us"] / venue_result["raw_ws"]["median_us"], 3
-                )
-                if "ccxt_rest" in venue_result:
-                    venue_result["ratio_ccxt_rest"] = round(
-                        venue_result["ccxt_rest"]["median_us"] / venue_result["raw_rest"]["median_us"], 3
-                    )
-                venue_result["throughput_50_in_flight"] = {
-                    "ours_rest_per_s": round(await _throughput(calls["ours_rest"], total, 50)),
-                    "ours_ws_per_s": round(await _throughput(calls["ours_ws"], total, 50)),
-                }
+            finally:
                 if ccxt_close is not None:
                     await ccxt_close()
-            await raw.close()
-            results[kind] = venue_result
+    finally:
+        await raw.close()
+    result.update({name: summary_us(s) for name, s in samples.items()})
+    result["ratio_rest"] = round(result["ours_rest"]["median_us"] / result["raw_rest"]["median_us"], 3)
+    result["ratio_ws"] = round(result["ours_ws"]["median_us"] / result["raw_ws"]["median_us"], 3)
+    if "ccxt_rest" in result:
+        result["ratio_ccxt_rest"] = round(result["ccxt_rest"]["median_us"] / result["raw_rest"]["median_us"], 3)
+    return result
+
+
+# --------------------------------------------------------------------------- 50 in flight
+
+
+def loops() -> list[str]:
+    return ["asyncio", "uvloop"] if importlib.util.find_spec("uvloop") is not None else ["asyncio"]
+
+
+async def client_round(info: dict[str, Any], loop: str, total: int, warmup: int, gateway_only: int) -> dict[str, Any]:
+    """One ``benchmarks.throughput`` child on ``loop``: every row once."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "benchmarks.throughput",
+        "--loop",
+        loop,
+        "--total",
+        str(total),
+        "--warmup",
+        str(warmup),
+        "--gateway-only",
+        str(gateway_only),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await proc.communicate(json.dumps(info).encode() + b"\n")
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmarks.throughput --loop {loop} exited {proc.returncode}")
+    return json.loads(out.decode().strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"median": round(statistics.median(values), 3), "min": round(min(values), 3), "max": round(max(values), 3)}
+
+
+def summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per row: median and range of orders/s, CPU µs/order, simulator CPU and the in-round ratio."""
+    rows: dict[str, Any] = {}
+    for name in rounds[0]["rows"]:
+        seen = [r["rows"][name] for r in rounds if name in r["rows"]]
+        row: dict[str, Any] = {key: _spread([s[key] for s in seen]) for key in seen[0]}
+        venue, _, short = name.partition(".")
+        base = RATIO_TO.get(short)
+        if base is not None:
+            ratios = [
+                r["rows"][name]["orders_per_s"] / r["rows"][f"{venue}.{base}"]["orders_per_s"]
+                for r in rounds
+                if name in r["rows"] and f"{venue}.{base}" in r["rows"]
+            ]
+            row["ratio_to"] = base
+            row["ratio"] = _spread(ratios)
+        rows[name] = row
+    return rows
+
+
+async def main(quick: bool = False, rounds: int | None = None) -> dict[str, Any]:
+    n, warmup = (150, 20) if quick else (500, 50)
+    total, tp_warmup, gw_only = (1000, 100, 5000) if quick else (2000, 200, 20_000)
+    rounds = rounds or (1 if quick else 3)
+    results: dict[str, Any] = {"iterations": n}
+    async with simulator_process(seed=1) as info:
+        results["simulator_loop"] = info.get("loop", "asyncio")
+        for kind in VENUES:
+            results[kind] = await sequential(info, kind, n, warmup)
+            results.setdefault("ccxt_note", results[kind].pop("ccxt_note", None))
+        per_loop: dict[str, list[dict[str, Any]]] = {loop: [] for loop in loops()}
+        for _ in range(rounds):
+            for loop in per_loop:  # alternate the loops within each round: drift hits both alike
+                per_loop[loop].append(await client_round(info, loop, total, tp_warmup, gw_only))
+    if results["ccxt_note"] is None:
+        del results["ccxt_note"]
+    results["in_flight"] = {
+        "in_flight": 50,
+        "orders_per_row": total,
+        "rounds": rounds,
+        "loops": {loop: summarise(data) for loop, data in per_loop.items()},
+        "per_round": {loop: [r["rows"] for r in data] for loop, data in per_loop.items()},
+    }
     return results
 
 
 if __name__ == "__main__":
-    import json
+    print(json.dumps(asyncio.run(main(quick="--quick" in sys.argv)), indent=2))
 
-    print(json.dumps(asyncio.run(main(quick=True)), indent=2))
+
+# --------------------------------------------------------------------------- the table
+
+
+LABELS = {
+    "raw_rest": "raw signed aiohttp POST",
+    "raw_ws": "raw websockets, one reader task",
+    "ours_rest": "ours, REST",
+    "ours_ws": "ours, WebSocket",
+    "ours_auto": "ours, AUTO",
+    "ours_rest_durable": "ours, REST + gate + journal",
+    "ours_auto_durable": "ours, AUTO + gate + journal",
+    "ccxt_rest": "ccxt binanceusdm.create_order",
+}
+
+
+def _k(value: float) -> str:
+    return f"{value / 1000:.1f}k" if value >= 1000 else f"{value:.0f}"
+
+
+def _cell(spread: dict[str, float], fmt: Callable[[float], str], rounds: int) -> str:
+    if rounds < 2:
+        return fmt(spread["median"])
+    return f"{fmt(spread['median'])} ({fmt(spread['min'])}–{fmt(spread['max'])})"
+
+
+def in_flight_markdown(submit: dict[str, Any]) -> list[str]:
+    """The 50-in-flight table: a row per client, the figures of each event loop side by side."""
+    data = submit["in_flight"]
+    rounds = data["rounds"]
+    by_loop: dict[str, dict[str, Any]] = data["loops"]
+    names = list(by_loop)
+    header = "| 50 in flight | " + " | ".join(
+        f"{loop} orders/s | {loop} × raw REST | {loop} client CPU µs/order" for loop in names
+    )
+    lines = [
+        f"{data['orders_per_row']:,} orders per row after warm-up, {data['in_flight']} in flight, every row of a "
+        f"round in one client process; median of {rounds} round{'s' if rounds != 1 else ''} (range); the "
+        f"simulator runs on {submit.get('simulator_loop', 'asyncio')} in its own process.",
+        "",
+        header + " | simulator CPU µs/order |",
+        "| --- | " + " | ".join("---: | ---: | ---:" for _ in names) + " | ---: |",
+    ]
+    first = by_loop[names[0]]
+    for venue in VENUES:
+        for short, label in LABELS.items():
+            name = f"{venue}.{short}"
+            if name not in first:
+                continue
+            cells = []
+            for loop in names:
+                row = by_loop[loop].get(name)
+                if row is None:
+                    cells.append("– | – | –")
+                    continue
+                ratio = _cell(row["ratio"], lambda v: f"{v:.2f}×", rounds) if "ratio" in row else "1.00×"
+                cpu = _cell(row["cpu_us_per_order"], lambda v: f"{v:.0f}", rounds)
+                cells.append(f"{_cell(row['orders_per_s'], _k, rounds)} | {ratio} | {cpu}")
+            sim = first[name].get("sim_cpu_us_per_order")
+            sim_cell = f"{sim['median']:.0f}" if sim else "–"
+            lines.append(f"| {venue}: {label} | " + " | ".join(cells) + f" | {sim_cell} |")
+    cells = []
+    for loop in names:
+        row = by_loop[loop].get("gateway_only")
+        cells.append(
+            "– | – | –"
+            if row is None
+            else f"{_cell(row['orders_per_s'], _k, rounds)} | – | "
+            f"{_cell(row['cpu_us_per_order'], lambda v: f'{v:.1f}', rounds)}"
+        )
+    lines.append("| gateway only: in-memory venue, sequential | " + " | ".join(cells) + " | – |")
+    lines.append("")
+    return lines

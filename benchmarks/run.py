@@ -105,12 +105,10 @@ def markdown(results: dict[str, Any]) -> str:
                     f"| {venue}: {label} | {s['median_us']:.0f} | {s['p90_us']:.0f} | {s['p99_us']:.0f} | {ratio} |"
                 )
         lines.append("")
-        for venue in ("binance", "bybit"):
-            tp = submit.get(venue, {}).get("throughput_50_in_flight")
-            if tp:
-                lines.append(
-                    f"- {venue}, 50 in flight: REST {tp['ours_rest_per_s']}/s, WebSocket {tp['ours_ws_per_s']}/s"
-                )
+        if "in_flight" in submit:
+            from benchmarks.bench_submit import in_flight_markdown
+
+            lines += in_flight_markdown(submit)
         if submit.get("ccxt_note"):
             lines.append(f"- ccxt: {submit['ccxt_note']}")
         lines.append("")
