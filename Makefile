@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,nats]'
+	$(PY) -m pip install --quiet -e '.[dev,nats,metrics]'
 	touch $(STAMP)
 
 # redis-server is a system service used by the Redis ledger tests and benchmarks.
