@@ -49,7 +49,8 @@ def _campaign(args: argparse.Namespace) -> FaultCampaign | None:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    console = Console()
+    # piped: full width, so a script reading the table gets whole URLs, not cut at 80 columns
+    console = Console() if sys.stdout.isatty() else Console(width=100_000, soft_wrap=True)
     sim = SimExchange(
         seed=args.seed,
         api_key=args.api_key,
