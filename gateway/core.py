@@ -30,6 +30,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from gateway.account import Balance, Position
+from gateway.accounts import Accounts, PositionCheckPolicy
 from gateway.bus import EventBus
 from gateway.errors import DuplicateCommandError, GatewayClosedError, UnknownVenueError
 from gateway.events import InboundEvents
@@ -38,6 +40,7 @@ from gateway.handle import CommandHandle
 from gateway.metrics import Metrics
 from gateway.model import (
     Ack,
+    AmendRequest,
     CancelRequest,
     CommandAck,
     CommandOperation,
@@ -47,6 +50,7 @@ from gateway.model import (
     ReconcileTrigger,
     utc_now,
 )
+from gateway.order_management import Host, OrderManagement
 from gateway.ports import GatePort, JournalPort, PendingCommand, ReconcilerPort, Venue
 from gateway.refresh import OrderRefresher, RefreshPolicy
 from gateway.registry import HandleRegistry
@@ -59,6 +63,7 @@ log = logging.getLogger("gateway")
 
 _DEFAULT_POLICY = ReconcilePolicy()
 _DEFAULT_REFRESH = RefreshPolicy()
+_DEFAULT_POSITION_CHECK = PositionCheckPolicy()
 
 
 class Gateway:
@@ -75,6 +80,7 @@ class Gateway:
         client_id_prefix: str = "gw",
         refresh: RefreshPolicy | None = _DEFAULT_REFRESH,
         metrics: object = None,
+        position_check: PositionCheckPolicy | None = _DEFAULT_POSITION_CHECK,
     ):
         self._venues: dict[str, Venue] = {}
         for venue in venues:
@@ -99,6 +105,8 @@ class Gateway:
         self._refresh_policy = refresh
         self._refresher: OrderRefresher | None = None
         self.parse_errors = 0
+        # Positions and balances, the gate seeded at start, the periodic position check (None: off).
+        self._accounts = Accounts(self._venues, self._bus, gate, self._gate_queue, position_check)
         # None (the default): no metrics and no cost; a prometheus_client registry, or True for its
         # default one: gateway_* metrics (gateway/metrics.py, the extra "metrics").
         self._metrics: Metrics | None = None
@@ -121,6 +129,12 @@ class Gateway:
         )
         self._events = InboundEvents(
             self._bus, self._handles, self._gate, self._gate_queue, self._reconciler, self._refresher
+        )
+        self._manage = OrderManagement(
+            Host(self._checked_venue, self.new_client_order_id, lambda: self._halted, self._gate is not None),
+            self._bus,
+            self._handles,
+            lambda: self._sender,
         )
 
     # ------------------------------------------------------------------ lifecycle
@@ -265,6 +279,14 @@ class Gateway:
         handle._mark_final()
         return handle
 
+    async def positions(self, venue: str | None = None) -> list[Position]:
+        """Every open position of one venue account (or all), read from the venue now (gateway/accounts.py)."""
+        return await self._accounts.positions(venue)
+
+    async def balances(self, venue: str | None = None) -> list[Balance]:
+        """Every balance of one venue account (or all), read from the venue now."""
+        return await self._accounts.balances(venue)
+
     async def reconcile(self) -> list[ReconcileReport]:
         """Run one reconciliation pass now over every tracked command."""
         if self._reconciler is None:
@@ -346,6 +368,18 @@ class Gateway:
         if not self._open:
             raise GatewayClosedError("the gateway is not open: use `async with Gateway(...) as gw`")
         venue = self._venues.get(name)
+    async def amend(self, request: AmendRequest) -> CommandHandle:
+        """Change an open order's price and/or quantity, sent once (gateway/order_management.py)."""
+        return await self._manage.amend(request)
+
+    async def submit_batch(self, requests: Sequence[OrderRequest]) -> list[CommandHandle]:
+        """One handle per request, in order; items go out in the venues' batch sizes, each journaled first."""
+        return await self._manage.submit_batch(requests)
+
+    async def cancel_batch(self, requests: Sequence[CancelRequest]) -> list[CommandHandle]:
+        """One handle per cancel, in order; sent in the venues' batch sizes, each journaled first."""
+        return await self._manage.cancel_batch(requests)
+
         if venue is None:
             raise UnknownVenueError(name, list(self._venues))
         return venue
@@ -362,6 +396,9 @@ class Gateway:
         if self._metrics is not None:
             self._metrics.stream_gap(venue)
         self._events.stream_gap(venue, reason)
+
+    def account_update(self, venue: str, positions: Sequence[Position], balances: Sequence[Balance]) -> None:
+        self._accounts.account_update(venue, positions, balances)
 
     def parse_error(self, venue: str, detail: str) -> None:
         self.parse_errors += 1

@@ -14,7 +14,8 @@ The rules:
   lag, but a venue's filled quantity only grows and a closed order never reopens; so a view
   less filled than the last, or open after a terminal one, is older and ignored.
 - **Final**: REJECTED is final; an ACCEPTED cancel (or cancel-all) is final (the venue canceled the
-  order: the cancel's effect is proved); an ACCEPTED create is final once its order's state is terminal.
+  order: the cancel's effect is proved), and so is an ACCEPTED amend (the venue took it); an
+  ACCEPTED create is final once its order's state is terminal.
   UNKNOWN_EXECUTION is never final, however terminal the order looks: the command is settled
   only by an accepted receipt or a SYNCHRONIZED report.
 """
@@ -55,8 +56,8 @@ def is_final(operation: CommandOperation | None, resolution: CommandReceipt | No
         return True
     if resolution.status is not CommandStatus.ACCEPTED:
         return False
-    if operation in (CommandOperation.CANCEL_ORDER, CommandOperation.CANCEL_ALL):
-        return True
+    if operation in (CommandOperation.CANCEL_ORDER, CommandOperation.CANCEL_ALL, CommandOperation.AMEND_ORDER):
+        return True  # the venue took it: the command is answered
     return state is not None and state.is_terminal
 
 
@@ -81,15 +82,17 @@ def receipt_from_report(base: CommandReceipt, report: ReconcileReport) -> Comman
             }
         )
     if report.outcome is ReconcileOutcome.ABSENT:
-        return base.model_copy(
-            update={
-                **common,
-                "status": CommandStatus.REJECTED,
-                "message": f"proved absent: {report.reason}",
-                "retriable": False,
-                "safe_to_resubmit": True,
-            }
-        )
+        rejected: dict[str, object] = {
+            **common,
+            "status": CommandStatus.REJECTED,
+            "message": f"proved absent: {report.reason}",
+            "retriable": False,
+            "safe_to_resubmit": True,
+        }
+        if order is not None and base.operation is CommandOperation.AMEND_ORDER:
+            # An amend that did not take effect reports the order as the venue shows it (filled first...).
+            rejected.update(order_state=order.state, filled_quantity=order.filled_quantity)
+        return base.model_copy(update=rejected)
     return base.model_copy(
         update={
             **common,

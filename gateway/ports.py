@@ -17,10 +17,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol, TypeVar, runtime_checkable
 
+from gateway.account import Balance, Position, PositionMode
 from gateway.errors import Rejected, VenueRateLimited
 from gateway.filters import InstrumentFilters
 from gateway.model import (
     AmendRequest,
+    AmendmentReport,
     CancelAllRequest,
     CancelRequest,
     CommandOperation,
@@ -115,6 +117,12 @@ class VenueEventSink(Protocol):
     def wants_order_update(self, venue: str, client_order_id: str | None, order_id: str | None) -> bool:
         """Whether an update of this order matters to anyone: a stream may skip parsing it if not."""
 
+    def account_update(self, venue: str, positions: Sequence[Position], balances: Sequence[Balance]) -> None:
+        """Positions and balances the venue pushed (Binance ACCOUNT_UPDATE, Bybit position / wallet).
+
+        Only what changed; a position with quantity 0 was closed.
+        """
+
 
 @runtime_checkable
 class Venue(Protocol):
@@ -150,6 +158,15 @@ class Venue(Protocol):
     def reference_price(self, instrument: str) -> Decimal | None:
         """A recent mark price, for MARKET-order notional checks; None when not known."""
 
+    def reference_age(self, instrument: str) -> float | None:
+        """Seconds since the reference price was received (mark stream or REST); None when there is none."""
+
+    def watch_reference(self, instrument: str) -> None:
+        """Keep this instrument's reference price live (the venue's mark-price stream); cheap when it is."""
+
+    async def refresh_reference(self, instrument: str) -> Decimal | None:
+        """The REST fallback: read the mark now; the instrument's reference price then (raises ``VenueReadError``)."""
+
     def transport_for(self, requested: Transport) -> Transport:
         """Resolve AUTO to the transport that would be used now (WS API when up, REST otherwise)."""
 
@@ -172,6 +189,29 @@ class Venue(Protocol):
         self, instrument: str, *, client_order_id: str | None = None, order_id: str | None = None
     ) -> OrderReport | None:
         """The order by id; None when the venue answers that it does not exist.
+    def validate_amend(self, request: AmendRequest, current: OrderReport | None) -> None:
+        """Check the ids and the new values against the venue's filters (``current``: the order as known)."""
+
+    async def amend(self, request: AmendRequest, request_id: str, current: OrderReport) -> CommandReceipt:
+        """Send the amend once; ``current`` is the target as the gateway knows it (its side, and the
+        value a venue that needs both keeps unchanged)."""
+
+    def batch_size(self, operation: CommandOperation, transport: Transport) -> int:
+        """How many items one batch write of ``operation`` over ``transport`` takes (1: no batch endpoint)."""
+
+    async def submit_batch(self, requests: Sequence[OrderRequest], transport: Transport) -> list[CommandReceipt]:
+        """Send one batch of creates once (at most ``batch_size`` of them): a receipt per item, in order."""
+
+    async def cancel_batch(
+        self, requests: Sequence[CancelRequest], request_ids: Sequence[str], transport: Transport
+    ) -> list[CommandReceipt]:
+        """Send one batch of cancels once: a receipt per item, in order."""
+
+    async def amendments(
+        self, instrument: str, *, client_order_id: str | None, order_id: str | None, start_ms: int, end_ms: int
+    ) -> list[AmendmentReport] | None:
+        """The venue's record of the order's accepted amends in the window; None when it keeps none (Bybit)."""
+
 
         An id the venue cannot take raises ``InvalidReadRequest`` before anything is sent.
         """
@@ -186,6 +226,20 @@ class Venue(Protocol):
         """
 
     async def trades(self, instrument: str, start_ms: int, end_ms: int) -> list[TradeReport]: ...
+
+    # Account reads (each one venue read; raise ``VenueReadError``). One-way mode is what the
+    # gateway nets positions in; ``switch_to_one_way`` says how to leave hedge mode.
+    switch_to_one_way: str
+
+    async def positions(self) -> list[Position]:
+        """Every open position of the account, one net row per instrument (flat ones left out)."""
+
+    async def balances(self) -> list[Balance]: ...
+
+    async def position_mode(self) -> PositionMode: ...
+
+    async def account_open_orders(self) -> list[OrderReport]:
+        """Every open order of the account on every listed instrument: ours and anyone else's."""
 
     def rate_limit(self) -> RateLimitState: ...
 

@@ -18,11 +18,13 @@ from gateway.handle import CommandHandle
 from gateway.logs import command_fields
 from gateway.model import (
     Ack,
+    AmendRequest,
     CancelRequest,
     CommandAck,
     CommandOperation,
     CommandReceipt,
     CommandStatus,
+    OrderReport,
     OrderRequest,
     ReconcileTrigger,
     Transport,
@@ -66,7 +68,7 @@ def unknown_receipt(pending: PendingCommand, message: str) -> CommandReceipt:
         instrument=pending.instrument,
         client_order_id=pending.client_order_id,
         order_id=pending.order_id,
-        request_id=pending.command_id if pending.operation is CommandOperation.CANCEL_ORDER else None,
+        request_id=pending.command_id if pending.operation is not CommandOperation.CREATE_ORDER else None,
         message=message,
         retriable=True,
         transport=pending.transport,
@@ -76,7 +78,11 @@ def unknown_receipt(pending: PendingCommand, message: str) -> CommandReceipt:
 
 
 def refusal_receipt(
-    request: OrderRequest | CancelRequest, operation: CommandOperation, message: str, code: str, command_id: str
+    request: OrderRequest | CancelRequest | AmendRequest,
+    operation: CommandOperation,
+    message: str,
+    code: str,
+    command_id: str,
 ) -> CommandReceipt:
     """A REJECTED receipt for a command refused before anything was sent (safe to resubmit)."""
     return CommandReceipt(
@@ -86,7 +92,7 @@ def refusal_receipt(
         instrument=request.instrument,
         client_order_id=request.client_order_id,
         order_id=getattr(request, "order_id", None),
-        request_id=command_id if operation is CommandOperation.CANCEL_ORDER else None,
+        request_id=command_id if operation is not CommandOperation.CREATE_ORDER else None,
         message=message,
         native_code=code,
         safe_to_resubmit=True,
@@ -140,7 +146,7 @@ class CommandSender:
     def refuse(
         self,
         handle: CommandHandle,
-        request: OrderRequest | CancelRequest,
+        request: OrderRequest | CancelRequest | AmendRequest,
         operation: CommandOperation,
         message: str,
         code: str,
@@ -154,14 +160,37 @@ class CommandSender:
         self,
         handle: CommandHandle,
         venue: Venue,
-        request: OrderRequest | CancelRequest,
+        request: OrderRequest | CancelRequest | AmendRequest,
         *,
         client_order_id: str | None,
         order_id: str | None,
         transport: Transport,
         send: Callable[[], Awaitable[CommandReceipt]],
+        previous: OrderReport | None = None,
     ) -> CommandHandle:
         """Journal the intent, then send once and answer the handle; refuse if the journal cannot."""
+        pending = await self.prepare(
+            handle, venue, request, client_order_id=client_order_id, order_id=order_id, transport=transport,
+            previous=previous,
+        )  # fmt: skip
+        if pending is None:
+            return handle
+        self.sending(pending)
+        self.answer(handle, pending, await self._send(send(), pending))
+        return handle
+
+    async def prepare(
+        self,
+        handle: CommandHandle,
+        venue: Venue,
+        request: OrderRequest | CancelRequest | AmendRequest,
+        *,
+        client_order_id: str | None,
+        order_id: str | None,
+        transport: Transport,
+        previous: OrderReport | None = None,
+    ) -> PendingCommand | None:
+        """Journal the intent: the command, ready to send; None (the handle refused) when the journal cannot."""
         pending = PendingCommand(
             command_id=handle.command_id,
             operation=handle.operation,
@@ -173,20 +202,30 @@ class CommandSender:
             recv_window_ms=venue.recv_window_ms,
             request=request,
             transport=transport,
+            previous=previous,
         )
         halted = await self._journal_intent(pending)
         if halted is not None:
-            return self.refuse(handle, request, handle.operation, f"gateway halted: {halted}", "HALTED")
+            self.refuse(handle, request, handle.operation, f"gateway halted: {halted}", "HALTED")
+            return None
+        return pending
+
+    def sending(self, pending: PendingCommand) -> None:
+        """The command is about to leave (journaled already)."""
         # A cancel's evidence is judged against its siblings: the reconciler must know every cancel
         # of a target that is out there, answered or not, or it could credit one with another's effect.
-        cancel = self._reconciler if pending.operation is CommandOperation.CANCEL_ORDER else None
-        if cancel is not None:
-            cancel.cancel_sent(pending)
-        receipt = await self._send(send(), pending)
-        if cancel is not None:
-            cancel.cancel_answered(pending, receipt.status)
+        if pending.operation is CommandOperation.CANCEL_ORDER and self._reconciler is not None:
+            self._reconciler.cancel_sent(pending)
+
+    def answer(self, handle: CommandHandle, pending: PendingCommand, receipt: CommandReceipt) -> None:
+        """The venue's answer (or its silence) to a command sent: to the handle, the gate, the reconciler."""
+        if pending.operation is CommandOperation.CANCEL_ORDER and self._reconciler is not None:
+            self._reconciler.cancel_answered(pending, receipt.status)
         self._answer(handle, pending, receipt)
-        return handle
+
+    async def send_once(self, call: Awaitable[CommandReceipt], pending: PendingCommand) -> CommandReceipt:
+        """Await the adapter's send; an adapter that raised anyway is UNKNOWN (bytes may have left)."""
+        return await self._send(call, pending)
 
     async def _journal_intent(self, pending: PendingCommand) -> str | None:
         """Record the intent; on failure halt the gateway and return why (None when recorded)."""

@@ -63,15 +63,15 @@ def _undecided(reason: str) -> Decision:
 def matches(command: PendingCommand, sent_s: float, order: OrderReport, skew_s: float) -> bool:
     """Whether ``order`` is the order ``command`` names (a create's own, or a cancel's target).
 
-    By venue order id, or by client order id; for a create, an order created more than
-    ``skew_s`` before the send is an older order that held the same client id (Binance reuses
-    ids after close), not ours.
+    By venue order id, or by client order id (a cancel's or an amend's target may be of any age);
+    for a create, an order created more than ``skew_s`` before the send is an older order that
+    held the same client id (Binance reuses ids after close), not ours.
     """
     if command.order_id and order.order_id == command.order_id:
         return True
     if not command.client_order_id or order.client_order_id != command.client_order_id:
         return False
-    if order.created_at_ms is None or command.operation is CommandOperation.CANCEL_ORDER:
+    if order.created_at_ms is None or command.operation is not CommandOperation.CREATE_ORDER:
         return True
     return order.created_at_ms >= (sent_s - skew_s) * 1000
 

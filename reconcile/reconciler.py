@@ -73,11 +73,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from gateway.errors import VenueReadError
 from gateway.logs import command_fields
 from gateway.model import (
+    AmendmentReport,
     CommandOperation,
     CommandStatus,
     EvidenceSource,
@@ -88,6 +89,7 @@ from gateway.model import (
     TradeReport,
 )
 from gateway.ports import READ_PURPOSE, PendingCommand, ReconcileSink, Venue
+from reconcile.amend_evidence import AmendRecords, decide_amend
 from reconcile.evidence import CancelState, Decision, decide_after_misses, decide_found, matches
 from reconcile.memory import AbsentMemory, CancelBook, StreamMemory
 from reconcile.policy import ReconcilePolicy
@@ -119,6 +121,8 @@ class Reconciler:
         # (a ban, retries) never delays the next pass over the others; one task per group at a time.
         self._groups: dict[tuple[str, str], asyncio.Task[list[ReconcileReport]]] = {}
         self._lock = asyncio.Lock()
+        # Amends' amendment-history reads (Binance), by command id: evidence a lost amend took effect.
+        self._amend_history: dict[str, AmendRecords] = {}
         self.passes = 0
 
     # The tracked set's two maps, for structural tests (tests/reconcile/test_indexing.py swaps in
@@ -263,6 +267,7 @@ class Reconciler:
             slots = self._slots[venue_name] = asyncio.Semaphore(self._policy.max_concurrency)
         async with slots:
             pending = [e for e in items if e.command.command_id in self._set and not self._decide_from_stream(e)]
+            await self._read_amendments(venue, instrument, pending)
             fresh = [e for e in pending if not e.queried]
             if fresh and len(pending) <= SINGLE_QUERY_LIMIT:
                 await self._query_each(venue, instrument, fresh, reports)
@@ -273,6 +278,26 @@ class Reconciler:
             if entry.command.command_id in self._set:
                 reports.append(self._after_misses(entry))
         return reports
+
+    async def _read_amendments(self, venue: Venue, instrument: str, items: list[Tracked]) -> None:
+        """The venue's amendment history of each amend past its grace window (one read each, only then).
+
+        Only then can it matter: inside the window a view without the new values proves nothing,
+        and one with them needs no record. A venue that keeps none answers None without a read.
+        """
+        now = time.time()
+        for entry in items:
+            cmd = entry.command
+            if cmd.operation is not CommandOperation.AMEND_ORDER or now < entry.sent_s + entry.grace_s:
+                continue
+            try:
+                entry.reads += 1
+                records = await read(_amendments_of(venue, instrument, entry, self._policy.skew_seconds, now),
+                                     self._policy.read_attempts)  # fmt: skip
+            except VenueReadError as exc:
+                entry.reason = read_failure(exc)
+                continue
+            self._amend_history[cmd.command_id] = AmendRecords(records, now)
 
     async def _query_each(
         self, venue: Venue, instrument: str, items: list[Tracked], reports: list[ReconcileReport]
@@ -360,6 +385,17 @@ class Reconciler:
         self, entry: Tracked, order: OrderReport, source: EvidenceSource, *, read_at: float | None = None
     ) -> ReconcileReport | None:
         cmd = entry.command
+        if cmd.operation is CommandOperation.AMEND_ORDER:
+            amended = decide_amend(
+                cmd,
+                order,
+                sent_s=entry.sent_s,
+                grace_s=entry.grace_s,
+                at=time.time() if read_at is None else read_at,
+                history=self._amend_history.get(cmd.command_id),
+                tolerance_s=self._policy.clock_tolerance_seconds,
+            )
+            return self._apply(entry, amended, source, order)
         decision = decide_found(
             cmd,
             order,
@@ -413,6 +449,7 @@ class Reconciler:
     ) -> ReconcileReport:
         cmd = entry.command
         self._set.remove(cmd.command_id)
+        self._amend_history.pop(cmd.command_id, None)
         if not entry.attempt_open:
             self._open_attempt(entry, ReconcileTrigger.PERIODIC)
         entry.attempt_open = False
@@ -527,3 +564,18 @@ class Reconciler:
                 woke = True
         if woke:
             self._loop.wake()
+
+
+def _amendments_of(
+    venue: Venue, instrument: str, entry: Tracked, skew_s: float, now: float
+) -> Callable[[], Awaitable[list[AmendmentReport] | None]]:
+    """The read of one amend's amendment history, from its send (less the skew) to now."""
+    cmd = entry.command
+    start_ms, end_ms = int((entry.sent_s - skew_s) * 1000), int(now * 1000) + 1
+
+    def call() -> Awaitable[list[AmendmentReport] | None]:
+        return venue.amendments(
+            instrument, client_order_id=cmd.client_order_id, order_id=cmd.order_id, start_ms=start_ms, end_ms=end_ms
+        )
+
+    return call

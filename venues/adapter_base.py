@@ -40,6 +40,7 @@ from gateway.model import (
     utc_now,
 )
 from gateway.logs import mask_secret
+from venues.account import AccountMixin
 from venues.base import (
     InstrumentFilters,
     InvalidOrderError,
@@ -60,6 +61,7 @@ from venues.base import (
 )
 from venues.common import ParseError, WriteAnswer, epoch_ms, hmac_sha256_hex
 from venues.dialect import DEFAULT, Dialect, DialectDefault, UserStream, VenueRest
+from venues.marks import MarkBook, MarkFeed
 from venues.transport import HttpKind, RestClient, make_rest_client
 from venues.websocket import OrderSocket
 
@@ -70,7 +72,7 @@ T = TypeVar("T")
 CLOCK_TOLERANCE_MS = 250
 
 
-class AdapterBase:
+class AdapterBase(AccountMixin):
     """Shared half of every adapter; see the module docstring. Never prints its secret."""
 
     DIALECT: ClassVar[Dialect]
@@ -90,6 +92,7 @@ class AdapterBase:
         name: str | DialectDefault = DEFAULT,
         history_lag_seconds: float | DialectDefault = DEFAULT,
         connect_wait_seconds: float = 5.0,
+        market_stream_url: str | DialectDefault | None = DEFAULT,
     ) -> None:
         if not api_key or not api_secret:
             raise ValueError("api_key and api_secret are required")
@@ -105,6 +108,12 @@ class AdapterBase:
         self.rest_url = (spec.rest_url if rest_url is DEFAULT else rest_url).rstrip("/")
         self.ws_api_url = spec.ws_api_url if ws_api_url is DEFAULT else ws_api_url
         self.stream_url = spec.stream_url if stream_url is DEFAULT else stream_url
+        # The public mark stream: by default on the user stream's host (venues/marks.py); None turns it off.
+        if market_stream_url is DEFAULT:
+            derived = self.stream_url and spec.mark_stream and spec.mark_stream.url(self.stream_url)
+            self.market_stream_url: str | None = derived or None
+        else:
+            self.market_stream_url = market_stream_url
         self.request_timeout = request_timeout
         self.recv_window_ms = recv_window_ms
         self.history_lag_seconds = spec.history_lag_seconds if history_lag_seconds is DEFAULT else history_lag_seconds
@@ -112,7 +121,8 @@ class AdapterBase:
         self._rest: RestClient = make_rest_client(http, request_timeout)
         self._filters: dict[str, InstrumentFilters] = {}
         self._native_to_unified: dict[str, str] = {}
-        self._marks: dict[str, Decimal] = {}
+        self.marks = MarkBook()
+        self.mark_feed: MarkFeed | None = None
         self._rate = RateLimitState()
         self._reads = 0
         self._sink: VenueEventSink | None = None
@@ -171,11 +181,28 @@ class AdapterBase:
         return self._native_to_unified.get(native_symbol, native_symbol)
 
     def reference_price(self, instrument: str) -> Decimal | None:
-        return self._marks.get(instrument)
+        return self.marks.price(instrument)
+
+    def reference_age(self, instrument: str) -> float | None:
+        return self.marks.age(instrument)
 
     def mark(self, instrument: str, price: Decimal) -> None:
         """Update the reference price used for MARKET notional checks."""
-        self._marks[instrument] = price
+        self.marks.set(instrument, price)
+
+    def watch_reference(self, instrument: str) -> None:
+        """Keep ``instrument``'s mark live on the public mark stream (once; cheap when already watched)."""
+        if self.mark_feed is not None:
+            self.mark_feed.watch(instrument)
+
+    async def refresh_reference(self, instrument: str) -> Decimal | None:
+        """The REST fallback: read the marks now (one unsigned read); ``instrument``'s mark after it."""
+        await self._before_read(10)
+        for symbol, price in await self._mark_prices():
+            found = self._native_to_unified.get(symbol)
+            if found is not None:
+                self.marks.set(found, price)
+        return self.marks.price(instrument)
 
     async def _load_markets(self) -> None:
         """Clock offset, every instrument's filters, then the marks of the listed ones."""
@@ -185,7 +212,7 @@ class AdapterBase:
         for symbol, price in await self._mark_prices():
             instrument = self._native_to_unified.get(symbol)
             if instrument is not None:
-                self._marks[instrument] = price
+                self.marks.set(instrument, price)
 
     async def _instrument_filters(self) -> list[InstrumentFilters]:
         """Every tradable instrument's filters (unsigned reads, paged as the venue needs)."""
@@ -453,6 +480,12 @@ class AdapterBase:
             starts.append(self._make_order_socket(self.ws_api_url).start(self._connect_wait))
         if self.stream_url:
             starts.append(self._make_user_stream(self.stream_url, sink).start(self._connect_wait))
+        spec = self.DIALECT.mark_stream
+        if self.market_stream_url and spec is not None:
+            self.mark_feed = MarkFeed(
+                self.market_stream_url, spec, name=self.name, book=self.marks, native=self.native, unify=self.unified
+            )
+            starts.append(self.mark_feed.start(0))  # best effort: REST marks stand in until it is up
         return starts
 
     def _make_order_socket(self, url: str) -> OrderSocket:
@@ -477,6 +510,8 @@ class AdapterBase:
 
     async def close(self) -> None:
         stream, socket = self._user_stream(), self._order_socket()
+        if self.mark_feed is not None:
+            await self.mark_feed.close()
         if stream is not None:
             await stream.close()
         if socket is not None:

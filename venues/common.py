@@ -199,14 +199,15 @@ class UpdateFilter:
 
     An update is dropped when its identity ``key`` was already delivered (an exact duplicate),
     or when it is older than what was delivered for the order: less filled, open after a
-    terminal state, or the same filled quantity and state again (Bybit's double ``Filled``
-    when a cancel races a fill). Bounded: the oldest entries are forgotten first.
+    terminal state, or the same filled quantity, state, quantity and price again (Bybit's double
+    ``Filled`` when a cancel races a fill; an amend's update differs in price or quantity).
+    Bounded: the oldest entries are forgotten first.
     """
 
     def __init__(self, max_entries: int = 20_000):
         self._max = max_entries
         self._seen: OrderedDict[Hashable, None] = OrderedDict()
-        self._progress: OrderedDict[str, tuple[Decimal, str, bool]] = OrderedDict()
+        self._progress: OrderedDict[str, tuple[Decimal, str, bool, Decimal | None, Decimal | None]] = OrderedDict()
         self.dropped = 0
 
     def admit(self, key: Hashable, order: OrderReport) -> bool:
@@ -219,13 +220,16 @@ class UpdateFilter:
         last = self._progress.get(order.order_id)
         terminal = order.state.is_terminal
         if last is not None:
-            filled, state, was_terminal = last
+            filled, state, was_terminal, quantity, price = last
             stale = order.filled_quantity < filled or (was_terminal and not terminal)
-            repeat = order.filled_quantity == filled and order.state.value == state
+            # An amend changes price or quantity and nothing else: that is news, not a repeat.
+            same_terms = order.quantity == quantity and order.price == price
+            repeat = order.filled_quantity == filled and order.state.value == state and same_terms
             if stale or repeat:
                 self.dropped += 1
                 return False
-        self._progress[order.order_id] = (order.filled_quantity, order.state.value, terminal)
+        progress = (order.filled_quantity, order.state.value, terminal, order.quantity, order.price)
+        self._progress[order.order_id] = progress
         if len(self._progress) > self._max:
             self._progress.popitem(last=False)
         return True

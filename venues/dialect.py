@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol, TypedDict
 
 from gateway.model import CommandOperation, OrderReport, TradeReport
+from venues.marks import MarkStreamDialect
 from venues.transport import HttpKind
 
 __all__ = [
@@ -83,6 +84,8 @@ class Dialect:
     answer: str  # what a success answer is called in messages ("2xx answer", "retCode 0 ack")
     ack_message: str = ""  # the ACCEPTED receipt's message
     is_fill: Callable[[Any], bool] = _every_item  # which trade-read items are fills of our orders
+    # The public mark-price stream (venues/marks.py), derived from ``stream_url``; None: REST marks only.
+    mark_stream: MarkStreamDialect | None = None
 
 
 class AdapterOptions(TypedDict, total=False):
@@ -97,6 +100,7 @@ class AdapterOptions(TypedDict, total=False):
     name: str | DialectDefault
     history_lag_seconds: float | DialectDefault
     connect_wait_seconds: float
+    market_stream_url: str | DialectDefault | None
 
 
 class VenueRest(Protocol):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import pytest
 import pytest_asyncio
 
+from gateway.account import Balance, Position
 from gateway.model import OrderReport
 from tests.fixtures import fixture_entries as _entries
 from venues.binance import BinanceUsdm
@@ -22,6 +23,8 @@ class RecordingSink:
         self.updates: list[OrderReport] = []
         self.gaps: list[tuple[str, str]] = []
         self.parse_errors: list[tuple[str, str]] = []
+        self.positions: list[Position] = []
+        self.balances: list[Balance] = []
 
     def order_update(self, order: OrderReport) -> None:
         self.updates.append(order)
@@ -34,6 +37,10 @@ class RecordingSink:
 
     def wants_order_update(self, venue: str, client_order_id: str | None, order_id: str | None) -> bool:
         return True
+
+    def account_update(self, venue: str, positions: Sequence[Position], balances: Sequence[Balance]) -> None:
+        self.positions.extend(positions)
+        self.balances.extend(balances)
 
 
 async def wait_until(predicate: Callable[[], Any], timeout: float = 3.0) -> None:

@@ -50,6 +50,9 @@ class NullStream:
     def wants_order_update(self, venue: str, client_order_id: str | None, order_id: str | None) -> bool:
         return True
 
+    def account_update(self, venue: str, positions: object, balances: object) -> None:
+        return None
+
 
 @dataclass
 class RecordingSink:

@@ -6,6 +6,7 @@ from collections import deque
 from collections.abc import Callable
 from decimal import Decimal
 
+from gateway.account import Balance, Position, PositionMode
 from gateway.model import (
     CancelRequest,
     CommandOperation,
@@ -146,6 +147,31 @@ class ScriptedVenue:
 
     def read_count(self) -> int:
         return 0
+
+    # ------------------------------------------------------------------ account (a flat one-way account)
+
+    switch_to_one_way = "scripted: nothing to switch"
+
+    def reference_age(self, instrument: str) -> float | None:
+        return 0.0
+
+    def watch_reference(self, instrument: str) -> None:
+        return None
+
+    async def refresh_reference(self, instrument: str) -> Decimal | None:
+        return self.reference_price(instrument)
+
+    async def positions(self) -> list[Position]:
+        return []
+
+    async def balances(self) -> list[Balance]:
+        return []
+
+    async def position_mode(self) -> PositionMode:
+        return PositionMode.ONE_WAY
+
+    async def account_open_orders(self) -> list[OrderReport]:
+        return []
 
 
 class HandSettledReconciler:

@@ -26,7 +26,10 @@ from gateway.model import (
 )
 from venues.adapter_base import AdapterBase
 from venues.base import InstrumentFilters, InvalidOrderError, VenueEventSink, VenueReadError
+from venues.binance.account import SWITCH_TO_ONE_WAY, BinanceAccountReads
 from venues.binance.filters import order_rate_limits, parse_exchange_info, rate_limit_weight
+from venues.binance.manage import BinanceManage
+from venues.binance.market_stream import BinanceMarkStream
 from venues.binance.rest import BinanceRest, NotFound
 from venues.binance.schemas.answer import cancel_answer, create_answer
 from venues.binance.schemas.frames import mark_prices, server_time_ms
@@ -59,15 +62,17 @@ DIALECT = Dialect(
         CommandOperation.CREATE_ORDER: WriteRoute("POST", ORDER_PATH, "order.place"),  # §5 NO, §6
         CommandOperation.CANCEL_ORDER: WriteRoute("DELETE", ORDER_PATH, "order.cancel"),  # §5 CO, §6
     },
+        CommandOperation.AMEND_ORDER: WriteRoute("PUT", ORDER_PATH, "order.modify"),  # wave2 §2 MO
     history_path="/fapi/v1/allOrders",  # §5 AO
     trades_path="/fapi/v1/userTrades",  # §5 UT
     parse_order=order_report,
     parse_trade=trade_report,
     answer="2xx answer",
+    mark_stream=BinanceMarkStream(),
 )
 
 
-class BinanceUsdm(AdapterBase):
+class BinanceUsdm(BinanceManage, AdapterBase):
     """One Binance USD-M account. ``BinanceUsdm(key, secret).name == "binance"``.
 
     Keyword arguments are ``AdapterBase``'s (defaults: ``DIALECT``), plus ``keepalive_seconds``,
@@ -77,6 +82,7 @@ class BinanceUsdm(AdapterBase):
     DIALECT = DIALECT
     # allOrders lists open orders too: once past the history lag, history alone covers a window.
     history_includes_open_orders = True
+    switch_to_one_way = SWITCH_TO_ONE_WAY
     rest: BinanceRest
     ws_api: BinanceWsApi | None = None
     user_stream: UserStream | None = None
@@ -90,6 +96,9 @@ class BinanceUsdm(AdapterBase):
     def _build(self) -> None:
         self.rest = BinanceRest(
             self._rest, self.rest_url, self.api_key, self._sign, self.recv_window_ms, self._rate, self._now_ms
+        )
+        self.account_reads = BinanceAccountReads(
+            self.rest, name=self.name, unify=self.unified, before_read=self._before_read, orders=self._orders
         )
 
     # ------------------------------------------------------------------ lifecycle
@@ -109,7 +118,13 @@ class BinanceUsdm(AdapterBase):
 
     def _make_user_stream(self, url: str, sink: VenueEventSink) -> UserStream:
         self.user_stream = UserStream(
-            self.rest, url, name=self.name, sink=sink, unify=self.unified, keepalive_seconds=self._keepalive_seconds
+            self.rest,
+            url,
+            name=self.name,
+            sink=sink,
+            unify=self.unified,
+            keepalive_seconds=self._keepalive_seconds,
+            mark_of=self.reference_price,
         )
         return self.user_stream
 

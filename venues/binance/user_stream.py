@@ -6,7 +6,8 @@
 - A socket lost after it was up -> ``sink.stream_gap(name, reason)`` (updates may be missed).
 - Events are peeked by ``e`` and dispatched through a table; ``ORDER_TRADE_UPDATE`` becomes an
   ``OrderReport`` for ``sink.order_update``. Duplicates and stale replays are dropped by the
-  shared ``UserStreamBase`` (keyed by order, exec type, trade, filled, status).
+  shared ``UserStreamBase`` (keyed by order, exec type, trade, filled, status). ``ACCOUNT_UPDATE``
+  becomes the changed positions and balances for ``sink.account_update`` (wave2 §5).
 - An unparsable payload goes to ``sink.parse_error``; nothing here ever raises into the socket.
 """
 
@@ -16,12 +17,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
 import orjson
 
 from venues.base import VenueEventSink, VenueReadError
 from venues.binance.rest import BinanceRest
+from venues.binance.schemas.account import account_update
 from venues.binance.schemas.frames import order_update_ids, order_update_key, user_event
 from venues.binance.schemas.parse import order_update_report
 from venues.streams import UserStreamBase
@@ -42,16 +45,19 @@ class UserStream(UserStreamBase):
         sink: VenueEventSink,
         unify: Callable[[str], str],
         keepalive_seconds: float = 1800.0,
+        mark_of: Callable[[str], Decimal | None] = lambda instrument: None,
     ):
         super().__init__(name=name, sink=sink, unify=unify, label="user stream")
         self._rest = rest
         self._root = stream_url.rstrip("/")
         self._keepalive_seconds = keepalive_seconds
+        self._mark_of = mark_of
         self._keepalive: asyncio.Task[None] | None = None
         self.conn = WsConnection(self._url, name=f"{name}:user-stream", on_message=self._on_message, on_down=self._down)
         self._handlers: dict[str, Callable[[Mapping[str, Any]], None]] = {
             "ORDER_TRADE_UPDATE": self._order_update,
             "listenKeyExpired": self._expired,
+            "ACCOUNT_UPDATE": self._account_update,
         }
 
     async def _url(self) -> str:
@@ -94,6 +100,11 @@ class UserStream(UserStreamBase):
             return
         report = order_update_report(event, venue=self._name, unify=self._unify)
         self._deliver(order_update_key(event), report)
+
+    def _account_update(self, event: Mapping[str, Any]) -> None:
+        """Positions and balances that changed: absolute figures, so a duplicate or a replay is harmless."""
+        positions, balances = account_update(event, venue=self._name, unify=self._unify, mark_of=self._mark_of)
+        self._sink.account_update(self._name, positions, balances)
 
     def _expired(self, event: Mapping[str, Any]) -> None:
         log.info("%s: listenKey expired; reconnecting with a new key", self._name)

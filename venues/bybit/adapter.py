@@ -21,7 +21,10 @@ from typing import Any
 from gateway.model import CancelRequest, CommandOperation, OrderReport, OrderRequest, OrderType, TimeInForce
 from venues.adapter_base import AdapterBase
 from venues.base import InstrumentFilters, VenueEventSink, VenueReadError
+from venues.bybit.account import SWITCH_TO_ONE_WAY, BybitAccountReads
 from venues.bybit.filters import parse_instruments
+from venues.bybit.manage import BybitManage
+from venues.bybit.market_stream import BybitMarkStream
 from venues.bybit.rest import BybitRest
 from venues.bybit.schemas.answer import cancel_ack, create_ack
 from venues.bybit.schemas.frames import cursor_page, is_fill, mark_prices, server_time_ms
@@ -58,6 +61,7 @@ DIALECT = Dialect(
         CommandOperation.CREATE_ORDER: WriteRoute("POST", "/v5/order/create", "order.create"),  # §4 OC, §5
         CommandOperation.CANCEL_ORDER: WriteRoute("POST", "/v5/order/cancel", "order.cancel"),  # §4 OX, §5
     },
+        CommandOperation.AMEND_ORDER: WriteRoute("POST", "/v5/order/amend", "order.amend"),  # wave2 §2 AM
     history_path=HISTORY_PATH,
     trades_path=EXECUTIONS_PATH,
     parse_order=order_report,
@@ -65,10 +69,11 @@ DIALECT = Dialect(
     answer="retCode 0 ack",
     ack_message="acknowledged; order state follows on the private stream",
     is_fill=is_fill,
+    mark_stream=BybitMarkStream(),
 )
 
 
-class BybitLinear(AdapterBase):
+class BybitLinear(BybitManage, AdapterBase):
     """One Bybit unified account, linear contracts. ``BybitLinear(key, secret).name == "bybit"``.
 
     Keyword arguments are ``AdapterBase``'s (defaults: ``DIALECT``).
@@ -78,6 +83,7 @@ class BybitLinear(AdapterBase):
     # History is documented to lag and its listing of open orders is not promised: the
     # reconciler always reads open orders alongside it.
     history_includes_open_orders = False
+    switch_to_one_way = SWITCH_TO_ONE_WAY
     rest: BybitRest
     trade_ws: BybitTradeWs | None = None
     private_stream: PrivateStream | None = None
@@ -85,6 +91,16 @@ class BybitLinear(AdapterBase):
     def _build(self) -> None:
         self.rest = BybitRest(
             self._rest, self.rest_url, self.api_key, self._sign, self.recv_window_ms, self._rate, self._now_ms
+        )
+        self.account_reads = BybitAccountReads(
+            self.rest,
+            name=self.name,
+            unify=self.unified,
+            before_read=self._before_read,
+            pages=self._pages,
+            settle_coins=lambda: sorted({f.instrument.rpartition(":")[2] for f in self._filters.values()}),
+            first_symbol=lambda: next((f.native_symbol for f in self._filters.values()), None),
+            orders=self._order_reports,
         )
 
     # ------------------------------------------------------------------ lifecycle

@@ -3,6 +3,7 @@
 - ``order`` topic items become ``OrderReport``s; ``execution`` items (fills of our orders)
   become reports of the order as that fill proves it (filled = orderQty - leavesQty), with the
   fill attached, deduplicated by ``execId``.
+- ``position`` and ``wallet`` items (absolute figures) go to ``sink.account_update``.
 - Duplicates are expected (two ``Filled`` messages when a cancel races a fill): the shared
   ``UserStreamBase`` keeps delivery idempotent by (orderId, orderStatus, cumExecQty, updatedTime)
   and drops anything that does not advance the order.
@@ -18,6 +19,8 @@ import orjson
 from websockets.asyncio.client import ClientConnection
 
 from venues.base import VenueEventSink
+from venues.bybit.schemas import account
+from venues.bybit.schemas.account import has_hedge_rows
 from venues.bybit.schemas.frames import (
     execution_key,
     is_fill,
@@ -34,7 +37,7 @@ from venues.websocket import WsConnection
 
 __all__ = ["PrivateStream"]
 
-TOPICS = ("order", "execution")
+TOPICS = ("order", "execution", "position", "wallet")
 
 
 class PrivateStream(UserStreamBase):
@@ -99,6 +102,14 @@ class PrivateStream(UserStreamBase):
     def _item(self, topic: str, item: Any) -> None:
         if not isinstance(item, dict):
             raise ParseError("item is not an object")
+        if topic == "position":
+            if has_hedge_rows([item]):
+                return  # a hedge leg: never mistaken for the net position
+            self._sink.account_update(self._name, [account.position(item, venue=self._name, unify=self._unify)], [])
+            return
+        if topic == "wallet":
+            self._sink.account_update(self._name, [], account.wallet_balances([item], venue=self._name))
+            return
         if not self._wanted(*order_item_ids(item)):
             return
         if topic == "order":

@@ -96,7 +96,17 @@ class BybitTradeWs(OrderSocket):
         )
 
     async def call(self, method: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """Send one ``method`` (``order.create``...) request; the ``data`` ack (with ``orderId``), or raise."""
+        data, _ = await self._call(method, params, timeout)
+        if not isinstance(data, dict):  # its fields are the adapter's write-answer schema to judge
+            raise OutcomeUnknown(f"{method}: retCode 0 without an ack object")
+        return data
+
+    async def call_batch(self, method: str, params: dict[str, Any], timeout: float) -> tuple[Any, Any]:
+        """Send one batch op (``order.create-batch``...); ``(data, retExtInfo)`` of its ``retCode 0`` answer."""
+        return await self._call(method, params, timeout)
+
+    async def _call(self, method: str, params: dict[str, Any], timeout: float) -> tuple[Any, Any]:
+        """Send one ``method`` request; ``(data, retExtInfo)`` of a ``retCode 0`` answer, or raise."""
         rid = f"{self._prefix}{next(self._ids)}"
         frame = orjson.dumps(
             {
@@ -112,7 +122,5 @@ class BybitTradeWs(OrderSocket):
         except ParseError as exc:
             raise OutcomeUnknown(f"{method}: answer without a retCode ({exc})") from exc
         if code == 0:
-            if not isinstance(data, dict):  # its fields are the adapter's write-answer schema to judge
-                raise OutcomeUnknown(f"{method}: retCode 0 without an ack object")
-            return data
+            return data, answer.get("retExtInfo") if isinstance(answer, dict) else None
         raise write_error(200, code, msg, what=method, headers=answer_headers(answer))

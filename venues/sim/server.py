@@ -209,6 +209,7 @@ class SimExchange:
         for name, v in self.venues.items():
             if venue in (None, name):
                 v.engine.set_mark(symbol, Decimal(price))
+                v.mark_moved(symbol)
 
     async def partition(self, seconds: float) -> int:
         """Cut the network to every client for ``seconds`` (``venues/sim/partition.py``); returns sockets cut."""

@@ -31,6 +31,8 @@ class VenueState:
     spell a setting as text; only declared fields are names, so a typo is a ``KeyError``, not a new key."""
 
     clock_offset_ms: int = 0  # server clock skew, for timestamp-window drills
+    hedge_mode: bool = False  # the account's position mode: True answers as a hedge-mode account
+    mark_interval_seconds: float = 1.0  # how often the public mark streams push (venues/sim/market.py)
 
     def server_ms(self) -> int:
         return now_ms() + self.clock_offset_ms
@@ -105,6 +107,12 @@ class SimVenue(Generic[S]):
     base_ws: str = ""
     requests: list[RequestRecord] = field(default_factory=list)
     on_close: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    on_mark: list[Callable[[str], None]] = field(default_factory=list)  # told the symbol whose mark moved
+
+    def mark_moved(self, symbol: str) -> None:
+        """Push ``symbol``'s new mark on the public streams at once (the periodic push would within a second)."""
+        for hook in self.on_mark:
+            hook(symbol)
 
     @classmethod
     def open(

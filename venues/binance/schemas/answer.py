@@ -21,7 +21,7 @@ from gateway.model import OrderState, OrderType, Side
 from venues.binance.schemas.parse import STATUS
 from venues.common import ParseError, WriteAnswer, to_decimal
 
-__all__ = ["INT64_MAX", "ORDER_ID_RE", "WriteAnswer", "cancel_answer", "create_answer"]
+__all__ = ["INT64_MAX", "ORDER_ID_RE", "WriteAnswer", "amend_answer", "cancel_answer", "create_answer"]
 
 # §5: orderId is an int64 JSON number; recordings stringify it, so canonical digits are accepted too.
 ORDER_ID_RE = re.compile(r"[1-9][0-9]{0,18}")
@@ -152,3 +152,44 @@ def cancel_answer(payload: Any, *, symbol: str, client_order_id: str | None, ord
         raise ParseError("origQty 0 is not an order quantity")
     filled = _filled(payload, quantity, state)
     return WriteAnswer(answered_id, answered_cid, state, filled, _average(payload))
+
+
+def amend_answer(
+    payload: Any,
+    *,
+    symbol: str,
+    client_order_id: str | None,
+    order_id: str | None,
+    quantity: Decimal,
+    price: Decimal,
+) -> WriteAnswer:
+    """A 2xx answer to ``PUT /fapi/v1/order`` / ``order.modify`` (wave2 §2) for exactly this order, or ``ParseError``.
+
+    An open order must show the quantity and price sent; one the modify closed (a partially filled
+    order cut to its filled quantity, a crossing GTX: both documented to cancel) shows its state.
+    """
+    if not isinstance(payload, Mapping):
+        raise ParseError(f"answer is a {type(payload).__name__}, not an order object")
+    answered_id = _order_id(payload)
+    if order_id is not None and answered_id != order_id:
+        raise ParseError(f"orderId {answered_id} is not the target ({order_id})")
+    _text(payload, "symbol", symbol)
+    if client_order_id is not None:
+        cid = _text(payload, "clientOrderId", client_order_id)
+    else:
+        raw = payload.get("clientOrderId")
+        if not isinstance(raw, str):
+            raise ParseError(f"clientOrderId {_show(raw)} is not a string")
+        cid = raw
+    state = _status(payload)
+    orig = _amount(payload, "origQty")
+    if state.is_open:
+        if orig != quantity:
+            raise ParseError(f"origQty {orig} is not the quantity sent ({quantity})")
+        sent = _amount(payload, "price")
+        if sent != price:
+            raise ParseError(f"price {sent} is not the price sent ({price})")
+    filled = _amount(payload, "executedQty")
+    if filled > orig:
+        raise ParseError(f"executedQty {filled} is above the order quantity {orig}")
+    return WriteAnswer(answered_id, cid, state, filled, _average(payload))

@@ -16,7 +16,7 @@ from typing import Any
 from gateway.model import OrderReport, OrderState, OrderType, Side, TradeReport
 from venues.common import ParseError, dec_field, field, int_field, opt_dec_field, opt_int_field
 
-__all__ = ["STATUS", "ParseError", "order_report", "order_update_report", "trade_report"]
+__all__ = ["FILL_EXEC_TYPES", "STATUS", "ParseError", "order_report", "order_update_report", "trade_report"]
 
 # Binance order status -> gateway state (§8). EXPIRED_IN_MATCH is an STP expiry.
 STATUS: dict[str, OrderState] = {
@@ -31,6 +31,7 @@ STATUS: dict[str, OrderState] = {
     "NEW_ADL": OrderState.NEW,
 }
 _TYPES = {"LIMIT": OrderType.LIMIT, "MARKET": OrderType.MARKET}
+FILL_EXEC_TYPES = frozenset({"TRADE", "CALCULATED"})
 _SIDES = {"BUY": Side.BUY, "SELL": Side.SELL}
 
 Unify = Callable[[str], str]
@@ -72,7 +73,8 @@ def order_update_report(event: Mapping[str, Any], *, venue: str, unify: Unify) -
     o = field(event, "o")
     if not isinstance(o, Mapping):
         raise ParseError("ORDER_TRADE_UPDATE 'o' is not an object")
-    trade = o.get("x") == "TRADE"
+    # x=CALCULATED is a liquidation's execution (wave2 §5): a fill like a TRADE, of an order we never sent.
+    trade = o.get("x") in FILL_EXEC_TYPES
     trade_id = opt_int_field(o, "t")
     return OrderReport(
         venue=venue,

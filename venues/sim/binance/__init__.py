@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from venues.sim.binance import market, safety
+from venues.sim.binance import account, market, safety
 from venues.sim.binance.dialect import BinanceDialect
 from venues.sim.binance.rest import routes
 from venues.sim.binance.state import BinanceState
@@ -51,6 +51,7 @@ def register(app: web.Application, venue: SimVenue[BinanceState]) -> None:
     """Mount the Binance USD-M dialect for ``venue`` on the shared simulator app."""
     d = BinanceDialect(venue)
     routes(d, app, ws_api)
+    account.routes(d, app)
     safety.routes(d.switches, app)
     market.routes(d, app)
 

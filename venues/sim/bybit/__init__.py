@@ -60,7 +60,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from venues.sim.bybit import market, safety
+from venues.sim.bybit import account, market, safety
 from venues.sim.bybit.dialect import BybitDialect
 from venues.sim.bybit.rest import routes
 from venues.sim.bybit.signing import sign, sign_rest, sign_ws_auth
@@ -75,14 +75,15 @@ def register(app: web.Application, venue: SimVenue[BybitState]) -> None:
     """Mount the Bybit v5 linear dialect for ``venue`` on the shared simulator app."""
     d = BybitDialect(venue)
     routes(d, app, trade_ws)
+    account.routes(d, app)
     d.switches = safety.BybitSwitches(d)
     safety.routes(d.switches, app)
     market.routes(d, app)
 
 
 def _owns_path(path: str) -> bool:
-    # The two WebSocket handshakes log their frames themselves, not the upgrade request.
-    return path.startswith("/v5/") and path not in ("/v5/trade", "/v5/private")
+    # The WebSocket handshakes (trade, private, public) log their frames themselves, not the upgrade request.
+    return path.startswith("/v5/") and path not in ("/v5/trade", "/v5/private", "/v5/public/linear")
 
 
 DIALECT: DialectSpec[BybitState] = DialectSpec(

@@ -22,6 +22,7 @@ from venues.sim.sockets import drop_streams
 from venues.sim.venue import SimVenue
 
 if TYPE_CHECKING:
+    from venues.sim.bybit.account import BybitAccountPayloads
     from venues.sim.bybit.safety import BybitSwitches
     from venues.sim.bybit.ws_api import TradeConn
 
@@ -44,6 +45,7 @@ class BybitDialect:
         self.streams = PrivateStreams(venue, self.payloads, self.signer, self.new_conn_id)
         self.trade_conns: set[TradeConn] = set()
         self.switches: BybitSwitches | None = None  # cancel-all and DCP (safety.py), set by register()
+        self.account: BybitAccountPayloads | None = None  # positions and wallet (account.py), set by register()
         self._conn_seq = 0
         self.state.dialect = self
         venue.on_close.append(self.close)

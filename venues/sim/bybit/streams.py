@@ -1,6 +1,7 @@
-"""Bybit private stream (``/v5/private``, §6): ``auth`` / ``subscribe`` (``order``, ``execution`` and their
-``.linear`` forms) / ``ping``; an ``order`` message for every engine event of the account and an
-``execution`` message for every fill, rendered at event time and delivered under the stream faults."""
+"""Bybit private stream (``/v5/private``, §6): ``auth`` / ``subscribe`` (``order``, ``execution``, ``position``
+and their ``.linear`` forms, ``wallet``) / ``ping``; an ``order`` message for every engine event of the account
+and ``execution``, ``position`` and ``wallet`` messages for every fill, rendered at event time and delivered under
+the stream faults."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
@@ -23,7 +24,12 @@ from venues.sim.sockets import close_streams, drop_stream, serve_stream
 from venues.sim.venue import SimVenue
 from venues.sim.wire import StreamFaultDelivery
 
-__all__ = ["PrivateConn", "PrivateStreams"]
+if TYPE_CHECKING:
+    from venues.sim.bybit.account import BybitAccountPayloads
+
+__all__ = ["TOPICS", "PrivateConn", "PrivateStreams"]
+
+TOPICS = ("order", "execution", "position", "wallet")
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +60,7 @@ class PrivateStreams:
         )
         # Told of each connection's (dis)subscription and close: the DCP switch watches these (safety.py).
         self.watchers: list[Callable[[PrivateConn, str], None]] = []
+        self.account: BybitAccountPayloads | None = None  # renders position / wallet items (account.py)
         venue.engine.listeners.append(self._on_engine_event)
 
     def _conns_for(self, account: str, topic: str | None = None) -> list[PrivateConn]:
@@ -80,6 +87,8 @@ class PrivateStreams:
                         "data": [self.payloads.execution_json(order, fill, stream=True)],
                     }
                 )
+                if self.account is not None:  # the position and wallet a fill changed (account.py)
+                    messages.extend(self.account.stream_messages(account, order.symbol))
         except Exception:  # a listener must never break the engine
             log.exception("bybit sim: could not render a private-stream message")
             return
@@ -161,7 +170,7 @@ class PrivateStreams:
                 if base == "dcp" and category in ("", "future", "spot", "option"):
                     parsed[name] = name  # the disconnect-cancel-all keepalive: no messages (safety.py)
                     continue
-                if base not in ("order", "execution") or category not in ("", "linear"):
+                if base not in TOPICS or category not in ("", "linear") or (base == "wallet" and category):
                     conn.queue.put_nowait(reply(False, f"error:handler not found,topic:{name}"))
                     return
                 parsed[base] = name
