@@ -364,10 +364,6 @@ class Gateway:
             send=lambda: venue.cancel(request, request_id),
         )
 
-    def _checked_venue(self, name: str) -> Venue:
-        if not self._open:
-            raise GatewayClosedError("the gateway is not open: use `async with Gateway(...) as gw`")
-        venue = self._venues.get(name)
     async def amend(self, request: AmendRequest) -> CommandHandle:
         """Change an open order's price and/or quantity, sent once (gateway/order_management.py)."""
         return await self._manage.amend(request)
@@ -380,6 +376,10 @@ class Gateway:
         """One handle per cancel, in order; sent in the venues' batch sizes, each journaled first."""
         return await self._manage.cancel_batch(requests)
 
+    def _checked_venue(self, name: str) -> Venue:
+        if not self._open:
+            raise GatewayClosedError("the gateway is not open: use `async with Gateway(...) as gw`")
+        venue = self._venues.get(name)
         if venue is None:
             raise UnknownVenueError(name, list(self._venues))
         return venue

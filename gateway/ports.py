@@ -21,8 +21,8 @@ from gateway.account import Balance, Position, PositionMode
 from gateway.errors import Rejected, VenueRateLimited
 from gateway.filters import InstrumentFilters
 from gateway.model import (
-    AmendRequest,
     AmendmentReport,
+    AmendRequest,
     CancelAllRequest,
     CancelRequest,
     CommandOperation,
@@ -185,10 +185,6 @@ class Venue(Protocol):
     def traded_instruments(self) -> list[str]:
         """Instruments an order of ours was sent on through this adapter (a cancel-all's default scope)."""
 
-    async def query_order(
-        self, instrument: str, *, client_order_id: str | None = None, order_id: str | None = None
-    ) -> OrderReport | None:
-        """The order by id; None when the venue answers that it does not exist.
     def validate_amend(self, request: AmendRequest, current: OrderReport | None) -> None:
         """Check the ids and the new values against the venue's filters (``current``: the order as known)."""
 
@@ -212,6 +208,10 @@ class Venue(Protocol):
     ) -> list[AmendmentReport] | None:
         """The venue's record of the order's accepted amends in the window; None when it keeps none (Bybit)."""
 
+    async def query_order(
+        self, instrument: str, *, client_order_id: str | None = None, order_id: str | None = None
+    ) -> OrderReport | None:
+        """The order by id; None when the venue answers that it does not exist.
 
         An id the venue cannot take raises ``InvalidReadRequest`` before anything is sent.
         """

@@ -41,6 +41,7 @@ from gateway.model import (
 )
 from gateway.logs import mask_secret
 from venues.account import AccountMixin
+from venues.manage import ManageMixin
 from venues.base import (
     InstrumentFilters,
     InvalidOrderError,
@@ -72,7 +73,7 @@ T = TypeVar("T")
 CLOCK_TOLERANCE_MS = 250
 
 
-class AdapterBase(AccountMixin):
+class AdapterBase(AccountMixin, ManageMixin):
     """Shared half of every adapter; see the module docstring. Never prints its secret."""
 
     DIALECT: ClassVar[Dialect]

@@ -26,6 +26,7 @@ from gateway.errors import (
 )
 from gateway.filters import InstrumentFilters, check_amount
 from gateway.model import (
+    AmendRequest,
     CancelRequest,
     CommandOperation,
     CommandReceipt,
@@ -60,7 +61,7 @@ __all__ = [
 
 
 def receipt_accepted(
-    request: OrderRequest | CancelRequest,
+    request: OrderRequest | CancelRequest | AmendRequest,
     *,
     operation: CommandOperation,
     order_id: str | None,
@@ -92,7 +93,7 @@ def receipt_accepted(
 
 
 def receipt_for_error(
-    request: OrderRequest | CancelRequest,
+    request: OrderRequest | CancelRequest | AmendRequest,
     error: VenueError,
     *,
     operation: CommandOperation,

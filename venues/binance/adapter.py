@@ -61,8 +61,8 @@ DIALECT = Dialect(
     writes={
         CommandOperation.CREATE_ORDER: WriteRoute("POST", ORDER_PATH, "order.place"),  # §5 NO, §6
         CommandOperation.CANCEL_ORDER: WriteRoute("DELETE", ORDER_PATH, "order.cancel"),  # §5 CO, §6
-    },
         CommandOperation.AMEND_ORDER: WriteRoute("PUT", ORDER_PATH, "order.modify"),  # wave2 §2 MO
+    },
     history_path="/fapi/v1/allOrders",  # §5 AO
     trades_path="/fapi/v1/userTrades",  # §5 UT
     parse_order=order_report,

@@ -60,8 +60,8 @@ DIALECT = Dialect(
     writes={
         CommandOperation.CREATE_ORDER: WriteRoute("POST", "/v5/order/create", "order.create"),  # §4 OC, §5
         CommandOperation.CANCEL_ORDER: WriteRoute("POST", "/v5/order/cancel", "order.cancel"),  # §4 OX, §5
-    },
         CommandOperation.AMEND_ORDER: WriteRoute("POST", "/v5/order/amend", "order.amend"),  # wave2 §2 AM
+    },
     history_path=HISTORY_PATH,
     trades_path=EXECUTIONS_PATH,
     parse_order=order_report,
