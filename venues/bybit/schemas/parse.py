@@ -44,6 +44,7 @@ _SIDES = {"Buy": Side.BUY, "Sell": Side.SELL}
 FILL_EXEC_TYPES = frozenset({"Trade", "AdlTrade", "BustTrade", "BlockTrade"})
 
 Unify = Callable[[str], str]
+POST_ONLY_WOULD_TAKE = "EC_PostOnlyWillTakeLiquidity"
 
 
 def envelope(body: Any) -> tuple[int, str, Any]:
@@ -72,6 +73,17 @@ def _limit_price(payload: Mapping[str, Any], key: str) -> Decimal | None:
     return opt_dec_field(payload, key)
 
 
+def _post_only_closed(payload: Mapping[str, Any]) -> OrderState | None:
+    """A PostOnly that would have taken: acked, then closed with nothing executed (wave2 §6).
+
+    Bybit shows it ``Cancelled`` (the documented record) and, in one third-party log, ``Rejected``;
+    either way the venue accepted the order and then canceled it, so it reads CANCELED.
+    """
+    if payload.get("rejectReason") == POST_ONLY_WOULD_TAKE and payload.get("orderStatus") == "Rejected":
+        return OrderState.CANCELED
+    return None
+
+
 def order_report(payload: Mapping[str, Any], *, venue: str, unify: Unify) -> OrderReport:
     """An order object (realtime, history, ``order`` topic)."""
     if not isinstance(payload, Mapping):
@@ -85,7 +97,7 @@ def order_report(payload: Mapping[str, Any], *, venue: str, unify: Unify) -> Ord
         type=_TYPES.get(payload.get("orderType", "")),
         quantity=dec_field(payload, "qty"),
         price=_limit_price(payload, "price"),
-        state=_state(field(payload, "orderStatus")),
+        state=_post_only_closed(payload) or _state(field(payload, "orderStatus")),
         filled_quantity=dec_field(payload, "cumExecQty"),
         average_price=opt_dec_field(payload, "avgPrice"),
         reduce_only=payload.get("reduceOnly") is True,
