@@ -28,8 +28,13 @@ async def test_gateway_sim_serves_and_prints_its_urls_and_credentials() -> None:
 
 def test_every_subcommand_is_wired() -> None:
     """Every registered subcommand parses, and its "module:function" references resolve to callables."""
-    argvs = {"demo": ["demo", "--duration", "1"], "sim": ["sim", "--json"], "journal": ["journal", "runs"],
-             "bench": ["bench", "--quick"]}  # fmt: skip
+    argvs = {
+        "demo": ["demo", "--duration", "1"],
+        "sim": ["sim", "--json"],
+        "journal": ["journal", "runs"],
+        "bench": ["bench", "--quick"],
+        "replica": ["replica", "--nats", "nats://127.0.0.1:4222", "--gateway-id", "g1"],
+    }
     assert set(argvs) == {command.name for command in SUBCOMMANDS}
     parser = build_parser()
     for command in SUBCOMMANDS:
