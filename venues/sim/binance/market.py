@@ -242,6 +242,14 @@ def routes(d: BinanceDialect, app: web.Application) -> Market:
             raise ApiError(-4059, "No need to change position side.")
         return {"dualSidePosition": False}
 
+    async def ping(d: BinanceDialect, request: web.Request) -> web.StreamResponse:
+        d.limits.charge(request, 1)
+        return json_response({})
+
+    async def spot_time(d: BinanceDialect, request: web.Request) -> web.StreamResponse:
+        d.limits.charge(request, 1)
+        return json_response({"serverTime": d.state.server_ms()})
+
     async def margin_pairs(d: BinanceDialect, request: web.Request) -> web.StreamResponse:
         # MARKET_DATA: an API key, no signature; the spot pairs of the simulated perpetuals
         d.limits.charge(request, 1)
@@ -280,6 +288,11 @@ def routes(d: BinanceDialect, app: web.Application) -> Market:
     # the position-mode read may be mounted by the account routes already; add what is missing
     add_missing(app, "GET", "/fapi/v1/positionSide/dual", ep(signed(30, position_mode)))
     add_missing(app, "POST", "/fapi/v1/positionSide/dual", ep(signed(1, position_mode)))
+    # the bare stream form: connect to /ws, then SUBSCRIBE with the listenKey (binance-futures-connector)
+    add_missing(app, "GET", "/ws", ep(lambda d, request: d.streams.serve(request)))
     r.add_get("/sapi/v1/capital/config/getall", ep(signed(10, lambda a, p: m.coins())))
     r.add_get("/sapi/v1/margin/allPairs", ep(margin_pairs))
+    # python-binance's clients ping the spot API (and the async one reads its clock) when they are made
+    r.add_get("/api/v3/ping", ep(ping))
+    r.add_get("/api/v3/time", ep(spot_time))
     return m

@@ -33,6 +33,12 @@ class BybitState(VenueState):
     history_cancel_retention_ms: int = DAY_MS  # history hides cancelled orders without fills after this
     realtime_closed_limit: int = 500  # realtime openOnly=1 shows this many recent closed orders
     ws_require_timestamp: bool = True  # trade-socket requests must carry X-BAPI-TIMESTAMP
+    # A network's delay where a client depends on it: pybit records a private-stream subscription and a
+    # trade-socket request only after sending it, so an answer that comes back on loopback before that
+    # is dropped or fails its callback. The ack delay is on by default (once per subscribe); the trade
+    # request delay is off (it would distort latency benchmarks): set it for pybit's WebSocketTrading.
+    private_ack_delay_ms: int = 10
+    trade_request_delay_ms: int = 0
     # Disconnect cancel-all is not self-service: the venue enables it per account (all accounts here).
     dcp_enabled: bool = False
     dialect: BybitDialect | None = field(default=None, repr=False, compare=False)

@@ -182,7 +182,10 @@ class PrivateStreams:
             else:
                 for base in parsed:
                     conn.topics.pop(base, None)
-            conn.queue.put_nowait(reply(True))
+            # The venue is a network away: pybit records a subscription only after it has sent it, so an
+            # ack on loopback can beat that record and fail its callback (state.private_ack_delay_ms).
+            delay = self.state.private_ack_delay_ms / 1000
+            asyncio.get_running_loop().call_later(delay, conn.queue.put_nowait, reply(True))
             self._tell(conn, "subscribed" if op == "subscribe" else "unsubscribed")
         else:
             conn.queue.put_nowait(reply(False, f"error:handler not found,op:{op}"))

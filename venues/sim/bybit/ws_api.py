@@ -10,6 +10,7 @@ unauthenticated order request answers ``10003``, an unknown op ``10404``; the he
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from dataclasses import dataclass, field
@@ -58,6 +59,8 @@ async def trade_ws(d: BybitDialect, request: web.Request) -> web.StreamResponse:
     conn = TradeConn(ws, request, d.new_conn_id())
 
     async def answer(data: str) -> bool:
+        if d.state.trade_request_delay_ms:  # the request's trip across a network (state.py says why)
+            await asyncio.sleep(d.state.trade_request_delay_ms / 1000)
         try:
             return await _trade_frame(d, conn, data)
         except Exception:  # never crash the socket on a bad frame
