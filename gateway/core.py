@@ -35,6 +35,7 @@ from gateway.accounts import Accounts, PositionCheckPolicy
 from gateway.bus import EventBus
 from gateway.errors import DuplicateCommandError, GatewayClosedError, UnknownVenueError
 from gateway.events import InboundEvents
+from gateway.flatten import Flattener, FlattenHost
 from gateway.gate_queue import GateQueue
 from gateway.handle import CommandHandle
 from gateway.metrics import Metrics
@@ -48,12 +49,14 @@ from gateway.model import (
     OrderRequest,
     ReconcileReport,
     ReconcileTrigger,
+    Transport,
     utc_now,
 )
 from gateway.order_management import Host, OrderManagement
 from gateway.ports import GatePort, JournalPort, PendingCommand, ReconcilerPort, Venue
 from gateway.refresh import OrderRefresher, RefreshPolicy
 from gateway.registry import HandleRegistry
+from gateway.safety import DeadMansSwitch, SwitchState, switch_command_id
 from gateway.sending import CommandSender
 from reconcile.policy import ReconcilePolicy
 
@@ -116,6 +119,14 @@ class Gateway:
 
             self._metrics, self.metrics_registry = attach(metrics)
             self._bus.add_tap(self._metrics.on_event)
+        # cancel-all, the kill switch and resume (gateway/flatten.py): made once, it holds the kill switch.
+        self._flatten = Flattener(
+            FlattenHost(
+                self._checked_venue, lambda: self._venues, self.new_client_order_id, lambda: self._halted,
+                self.submit, self.positions,
+            ),
+            self._bus, self._handles, lambda: self._sender, lambda: self._refresher, gate,
+        )  # fmt: skip
         self._compose()
 
     def _compose(self) -> None:
@@ -125,7 +136,7 @@ class Gateway:
         collaborators run without them, as the gateway always did before it started.
         """
         self._sender = CommandSender(
-            self._bus, self._handles, self._gate, self._gate_queue, self._journal, self._reconciler, self.halt
+            self._bus, self._handles, self._gate, self._gate_queue, self._journal, self._reconciler, self._journal_halt
         )
         self._events = InboundEvents(
             self._bus, self._handles, self._gate, self._gate_queue, self._reconciler, self._refresher
@@ -247,16 +258,32 @@ class Gateway:
 
     @property
     def halted(self) -> str | None:
-        """Why new commands are refused, or None."""
-        return self._halted
+        """Why new commands are refused (a journal that cannot write, or the kill switch), or None."""
+        return self._halted or self._flatten.killed
 
-    def halt(self, reason: str) -> None:
-        """Refuse every new command (the journal does this when it cannot write)."""
+    def _journal_halt(self, reason: str) -> None:
+        """Refuse every new command, cancels included (the journal does this when it cannot write)."""
         log.error("gateway halted: %s", reason)
         self._halted = reason
 
+    async def halt(
+        self, reason: str, cancel_open_orders: bool = False, close_positions: bool = False
+    ) -> list[CommandHandle]:
+        """The kill switch: refuse new exposure (reduce-only orders, cancels and cancel-alls still pass),
+        shared through the gate's ledger; optionally cancel every open order on every venue and flatten
+        every position with reduce-only MARKET orders. Returns the handles it sent (gateway/flatten.py)."""
+        return await self._flatten.halt(reason, cancel_open_orders=cancel_open_orders, close_positions=close_positions)
+
     def resume(self) -> None:
+        """Lift the kill switch (here and at the gate) and a journal halt."""
         self._halted = None
+        self._flatten.resume()
+
+    async def cancel_all(
+        self, venue: str, instrument: str | None = None, transport: Transport = Transport.AUTO
+    ) -> CommandHandle:
+        """Cancel every open order on ``venue`` (one instrument, or every one traded), sent once per instrument."""
+        return await self._flatten.cancel_all(venue, instrument, transport)
 
     def handle(self, client_order_id: str) -> CommandHandle | None:
         """Any command of this run, or one the journal holds from an earlier run."""
@@ -316,6 +343,9 @@ class Gateway:
             return sender.refuse(
                 handle, request, CommandOperation.CREATE_ORDER, f"gateway halted: {self._halted}", "HALTED"
             )
+        killed = self._flatten.refusal(request)
+        if killed is not None:
+            return sender.refuse(handle, request, CommandOperation.CREATE_ORDER, killed, "HALTED")
         if self._gate is not None:
             refusal = await sender.check_gate(request, venue)
             if refusal is not None:
@@ -399,6 +429,13 @@ class Gateway:
 
     def account_update(self, venue: str, positions: Sequence[Position], balances: Sequence[Balance]) -> None:
         self._accounts.account_update(venue, positions, balances)
+
+    def switch_changed(self, venue: str, scope: str, state: SwitchState, seconds: float, detail: str) -> None:
+        """A venue's dead-man's switch changed state: logged (by the adapter) and put on the audit stream."""
+        self._bus.emit(
+            None, DeadMansSwitch, switch_command_id(venue, scope),
+            venue=venue, scope=scope, state=state, seconds=seconds, detail=detail,
+        )  # fmt: skip
 
     def parse_error(self, venue: str, detail: str) -> None:
         self.parse_errors += 1

@@ -14,6 +14,7 @@ from gateway.bus import EventBus
 from gateway.gate_queue import GateQueue
 from gateway.logs import command_fields
 from gateway.model import (
+    CommandOperation,
     CommandReceipt,
     CommandStatus,
     EvidenceSource,
@@ -131,6 +132,14 @@ class InboundEvents:
             self._gate_queue.put(self._gate.on_reconciled, request, report)
         if report.order is not None:
             handle._note_order(report.order)
+        if (
+            command.operation is CommandOperation.CANCEL_ALL
+            and resolution is not None
+            and resolution.status is CommandStatus.ACCEPTED
+            and self._refresher is not None
+        ):
+            # Proved: re-read the orders it canceled (their handles and the gate; gateway/flatten.py).
+            self._refresher.on_gap(command.venue, "cancel-all proved: re-reading the orders it canceled")
         self._handles.settle_if_final(handle)
 
     # ------------------------------------------------------------------ recovery

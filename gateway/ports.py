@@ -36,6 +36,7 @@ from gateway.model import (
     TradeReport,
     Transport,
 )
+from gateway.safety import SwitchState
 
 __all__ = [
     "READ_PURPOSE",
@@ -116,6 +117,9 @@ class VenueEventSink(Protocol):
 
     def wants_order_update(self, venue: str, client_order_id: str | None, order_id: str | None) -> bool:
         """Whether an update of this order matters to anyone: a stream may skip parsing it if not."""
+
+    def switch_changed(self, venue: str, scope: str, state: SwitchState, seconds: float, detail: str) -> None:
+        """The venue's dead-man's switch changed state (``gateway.safety``): for the log and the audit stream."""
 
     def account_update(self, venue: str, positions: Sequence[Position], balances: Sequence[Balance]) -> None:
         """Positions and balances the venue pushed (Binance ACCOUNT_UPDATE, Bybit position / wallet).
@@ -303,6 +307,14 @@ class GatePort(Protocol):
 
     async def on_reconciled(self, request: OrderRequest, report: ReconcileReport) -> None:
         """ABSENT releases the reservation; SYNCHRONIZED converts/releases per the order's state."""
+
+    # The kill switch (``Gateway.halt`` / ``resume``): new exposure refused, reduce-only orders pass.
+    def halt(self, reason: str) -> None: ...
+
+    def resume(self) -> None: ...
+
+    async def shared(self) -> None:
+        """Wait until the last halt()/resume() reached the ledger every process on it shares."""
 
     async def close(self) -> None: ...
 

@@ -11,7 +11,7 @@ from collections import OrderedDict
 
 from gateway.bus import EventBus
 from gateway.handle import CommandHandle, HandleState
-from gateway.model import AmendRequest, CancelRequest, CommandOperation, CommandStatus, OrderRequest
+from gateway.model import AmendRequest, CancelAllRequest, CancelRequest, CommandOperation, CommandStatus, OrderRequest
 
 __all__ = ["HandleRegistry"]
 
@@ -39,7 +39,7 @@ class HandleRegistry:
         venue: str,
         instrument: str,
         client_order_id: str | None,
-        request: OrderRequest | CancelRequest | AmendRequest | None,
+        request: OrderRequest | CancelRequest | AmendRequest | CancelAllRequest | None,
     ) -> CommandHandle:
         """A new live handle (not routed yet: the caller registers its bus keys)."""
         handle = CommandHandle._create(

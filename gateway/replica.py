@@ -33,6 +33,7 @@ from gateway.journal import AuditItem, IntentEntry, JournalReader
 from gateway.model import (
     Ack,
     AmendRequest,
+    CancelAllRequest,
     CancelRequest,
     CommandOperation,
     CommandReceipt,
@@ -78,7 +79,7 @@ class CommandState:
     instrument: str | None = None
     client_order_id: str | None = None
     order_id: str | None = None
-    request: OrderRequest | CancelRequest | AmendRequest | None = None
+    request: OrderRequest | CancelRequest | AmendRequest | CancelAllRequest | None = None
     receipts: list[CommandReceipt] = field(default_factory=list)
     fold: CommandFold = field(default_factory=CommandFold)
     events: int = 0

@@ -19,6 +19,7 @@ from gateway.logs import command_fields
 from gateway.model import (
     Ack,
     AmendRequest,
+    CancelAllRequest,
     CancelRequest,
     CommandAck,
     CommandOperation,
@@ -36,6 +37,9 @@ from gateway.registry import HandleRegistry
 __all__ = ["CommandSender", "publish_ack", "refusal_receipt", "unknown_receipt"]
 
 log = logging.getLogger("gateway")
+
+# Commands whose evidence is judged against the other cancels of the same orders (the reconciler's siblings).
+_CANCELS = frozenset({CommandOperation.CANCEL_ORDER, CommandOperation.CANCEL_ALL})
 
 
 def publish_ack(bus: EventBus, handle: CommandHandle, receipt: CommandReceipt) -> None:
@@ -78,7 +82,7 @@ def unknown_receipt(pending: PendingCommand, message: str) -> CommandReceipt:
 
 
 def refusal_receipt(
-    request: OrderRequest | CancelRequest | AmendRequest,
+    request: OrderRequest | CancelRequest | AmendRequest | CancelAllRequest,
     operation: CommandOperation,
     message: str,
     code: str,
@@ -146,7 +150,7 @@ class CommandSender:
     def refuse(
         self,
         handle: CommandHandle,
-        request: OrderRequest | CancelRequest | AmendRequest,
+        request: OrderRequest | CancelRequest | AmendRequest | CancelAllRequest,
         operation: CommandOperation,
         message: str,
         code: str,
@@ -160,18 +164,19 @@ class CommandSender:
         self,
         handle: CommandHandle,
         venue: Venue,
-        request: OrderRequest | CancelRequest | AmendRequest,
+        request: OrderRequest | CancelRequest | AmendRequest | CancelAllRequest,
         *,
         client_order_id: str | None,
         order_id: str | None,
         transport: Transport,
         send: Callable[[], Awaitable[CommandReceipt]],
         previous: OrderReport | None = None,
+        targets: tuple[OrderReport, ...] = (),
     ) -> CommandHandle:
         """Journal the intent, then send once and answer the handle; refuse if the journal cannot."""
         pending = await self.prepare(
             handle, venue, request, client_order_id=client_order_id, order_id=order_id, transport=transport,
-            previous=previous,
+            previous=previous, targets=targets,
         )  # fmt: skip
         if pending is None:
             return handle
@@ -183,12 +188,13 @@ class CommandSender:
         self,
         handle: CommandHandle,
         venue: Venue,
-        request: OrderRequest | CancelRequest | AmendRequest,
+        request: OrderRequest | CancelRequest | AmendRequest | CancelAllRequest,
         *,
         client_order_id: str | None,
         order_id: str | None,
         transport: Transport,
         previous: OrderReport | None = None,
+        targets: tuple[OrderReport, ...] = (),
     ) -> PendingCommand | None:
         """Journal the intent: the command, ready to send; None (the handle refused) when the journal cannot."""
         pending = PendingCommand(
@@ -203,6 +209,7 @@ class CommandSender:
             request=request,
             transport=transport,
             previous=previous,
+            targets=targets,
         )
         halted = await self._journal_intent(pending)
         if halted is not None:
@@ -214,12 +221,12 @@ class CommandSender:
         """The command is about to leave (journaled already)."""
         # A cancel's evidence is judged against its siblings: the reconciler must know every cancel
         # of a target that is out there, answered or not, or it could credit one with another's effect.
-        if pending.operation is CommandOperation.CANCEL_ORDER and self._reconciler is not None:
+        if pending.operation in _CANCELS and self._reconciler is not None:
             self._reconciler.cancel_sent(pending)
 
     def answer(self, handle: CommandHandle, pending: PendingCommand, receipt: CommandReceipt) -> None:
         """The venue's answer (or its silence) to a command sent: to the handle, the gate, the reconciler."""
-        if pending.operation is CommandOperation.CANCEL_ORDER and self._reconciler is not None:
+        if pending.operation in _CANCELS and self._reconciler is not None:
             self._reconciler.cancel_answered(pending, receipt.status)
         self._answer(handle, pending, receipt)
 

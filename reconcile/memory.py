@@ -87,6 +87,14 @@ class CancelBook:
         while len(self._cancels) > _CANCEL_MEMORY:
             self._cancels.popitem(last=False)
 
+    def file(self, keys: list[Key], record: CancelRecord) -> None:
+        """File one record under ``keys`` (a cancel-all's standing toward one of its targets), replacing its last."""
+        for key in keys:
+            self._cancels.setdefault(key, {})[record.command_id] = record
+            self._cancels.move_to_end(key)
+        while len(self._cancels) > _CANCEL_MEMORY:
+            self._cancels.popitem(last=False)
+
     def siblings(self, keys: list[Key], command_id: str) -> list[CancelRecord]:
         """The other cancels filed under any of ``keys`` (the target by either of its ids)."""
         found: dict[str, CancelRecord] = {}

@@ -90,6 +90,7 @@ from gateway.model import (
 )
 from gateway.ports import READ_PURPOSE, PendingCommand, ReconcileSink, Venue
 from reconcile.amend_evidence import AmendRecords, decide_amend
+from reconcile.cancel_all import CancelAllBook, CancelAllSettler
 from reconcile.evidence import CancelState, Decision, decide_after_misses, decide_found, matches
 from reconcile.memory import AbsentMemory, CancelBook, StreamMemory
 from reconcile.policy import ReconcilePolicy
@@ -114,6 +115,9 @@ class Reconciler:
         self._stream = StreamMemory()
         self._cancels = CancelBook()
         self._absent = AbsentMemory()
+        # Cancel-alls name no order: their targets' evidence and verdicts (reconcile/cancel_all.py).
+        self._all_book = CancelAllBook(self._cancels)
+        self._cancel_alls = CancelAllSettler(policy, self._all_book, self._stream)
         self._loop = PassLoop(policy.interval_seconds, lambda: self._pass(force=False), lambda: bool(self._set))
         # Read slots per venue: one venue waiting out a rate limit must not hold the others' reads.
         self._slots: dict[str, asyncio.Semaphore] = {}
@@ -150,6 +154,8 @@ class Reconciler:
         self._set.add(entry)
         if command.operation is CommandOperation.CANCEL_ORDER and self._cancels.record(command) is None:
             self._remember_cancel(command, CancelState.UNKNOWN)  # e.g. recovered from the journal
+        elif command.operation is CommandOperation.CANCEL_ALL:
+            self._all_book.remember(command, CancelState.UNKNOWN)
         self._open_attempt(entry, trigger)
         if self._decide_from_stream(entry):
             return
@@ -267,6 +273,10 @@ class Reconciler:
             slots = self._slots[venue_name] = asyncio.Semaphore(self._policy.max_concurrency)
         async with slots:
             pending = [e for e in items if e.command.command_id in self._set and not self._decide_from_stream(e)]
+            pending, proofs = await self._cancel_alls.prove(venue, pending)
+            for entry, decision in proofs:
+                verdict = self._apply(entry, decision, EvidenceSource.OPEN_ORDERS, None)
+                reports.append(verdict or self._after_misses(entry))
             await self._read_amendments(venue, instrument, pending)
             fresh = [e for e in pending if not e.queried]
             if fresh and len(pending) <= SINGLE_QUERY_LIMIT:
@@ -541,6 +551,9 @@ class Reconciler:
         self._loop.wake()
 
     def _remember_cancel(self, command: PendingCommand, state: CancelState) -> None:
+        if command.operation is CommandOperation.CANCEL_ALL:
+            self._all_book.remember(command, state)  # filed under each target it may cancel
+            return
         self._cancels.remember(command, state)
         if state is not CancelState.IN_FLIGHT:
             self._recheck_siblings(command)

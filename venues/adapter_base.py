@@ -63,6 +63,7 @@ from venues.base import (
 from venues.common import ParseError, WriteAnswer, epoch_ms, hmac_sha256_hex
 from venues.dialect import DEFAULT, Dialect, DialectDefault, UserStream, VenueRest
 from venues.marks import MarkBook, MarkFeed
+from venues.safety import SafetyMixin
 from venues.transport import HttpKind, RestClient, make_rest_client
 from venues.websocket import OrderSocket
 
@@ -73,7 +74,7 @@ T = TypeVar("T")
 CLOCK_TOLERANCE_MS = 250
 
 
-class AdapterBase(AccountMixin, ManageMixin):
+class AdapterBase(AccountMixin, ManageMixin, SafetyMixin):
     """Shared half of every adapter; see the module docstring. Never prints its secret."""
 
     DIALECT: ClassVar[Dialect]
@@ -94,6 +95,7 @@ class AdapterBase(AccountMixin, ManageMixin):
         history_lag_seconds: float | DialectDefault = DEFAULT,
         connect_wait_seconds: float = 5.0,
         market_stream_url: str | DialectDefault | None = DEFAULT,
+        dead_mans_switch_seconds: float | None = None,
     ) -> None:
         if not api_key or not api_secret:
             raise ValueError("api_key and api_secret are required")
@@ -130,6 +132,7 @@ class AdapterBase(AccountMixin, ManageMixin):
         self._clock_offset_ms = 0
         self._connect_wait = min(connect_wait_seconds, request_timeout)
         self._build()
+        self._init_safety(dead_mans_switch_seconds)  # cancel-all, the dead-man's switch (venues/safety.py)
 
     def __repr__(self) -> str:
         key = self.api_key[:4] + "…" if len(self.api_key) > 4 else "…"
@@ -294,6 +297,17 @@ class AdapterBase(AccountMixin, ManageMixin):
     async def submit(self, request: OrderRequest) -> CommandReceipt:
         if request.client_order_id is None:
             raise InvalidOrderError("client_order_id", "must be set before sending (the gateway assigns one)")
+        refusal = await self._guard_order(request)  # its instrument's dead-man's switch is armed first
+        if refusal is not None:
+            return receipt_for_error(
+                request,
+                refusal,
+                operation=CommandOperation.CREATE_ORDER,
+                client_order_id=request.client_order_id,
+                request_id=None,
+                transport=self.transport_for(request.transport),
+                sent_at=utc_now(),
+            )
         return await self._send(request, CommandOperation.CREATE_ORDER, None)
 
     async def cancel(self, request: CancelRequest, request_id: str) -> CommandReceipt:
@@ -472,6 +486,7 @@ class AdapterBase(AccountMixin, ManageMixin):
         ):
             with attempt:
                 await self._load_markets()
+        await self._start_switch()  # before the streams: Bybit's private stream subscribes its DCP
         await asyncio.gather(*self._open_streams(sink))
 
     def _open_streams(self, sink: VenueEventSink) -> list[Awaitable[None]]:
@@ -510,6 +525,7 @@ class AdapterBase(AccountMixin, ManageMixin):
         return down
 
     async def close(self) -> None:
+        await self._close_switch()  # disarmed while the REST client and the streams are still open
         stream, socket = self._user_stream(), self._order_socket()
         if self.mark_feed is not None:
             await self.mark_feed.close()

@@ -27,6 +27,7 @@ from gateway.errors import (
 from gateway.filters import InstrumentFilters, check_amount
 from gateway.model import (
     AmendRequest,
+    CancelAllRequest,
     CancelRequest,
     CommandOperation,
     CommandReceipt,
@@ -93,7 +94,7 @@ def receipt_accepted(
 
 
 def receipt_for_error(
-    request: OrderRequest | CancelRequest | AmendRequest,
+    request: OrderRequest | CancelRequest | AmendRequest | CancelAllRequest,
     error: VenueError,
     *,
     operation: CommandOperation,

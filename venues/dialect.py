@@ -100,6 +100,7 @@ class AdapterOptions(TypedDict, total=False):
     name: str | DialectDefault
     history_lag_seconds: float | DialectDefault
     connect_wait_seconds: float
+    dead_mans_switch_seconds: float | None
     market_stream_url: str | DialectDefault | None
 
 

@@ -31,6 +31,7 @@ from venues.binance.filters import order_rate_limits, parse_exchange_info, rate_
 from venues.binance.manage import BinanceManage
 from venues.binance.market_stream import BinanceMarkStream
 from venues.binance.rest import BinanceRest, NotFound
+from venues.binance.switch import BinanceSafety
 from venues.binance.schemas.answer import cancel_answer, create_answer
 from venues.binance.schemas.frames import mark_prices, server_time_ms
 from venues.binance.schemas.parse import order_report, trade_report
@@ -97,6 +98,7 @@ class BinanceUsdm(BinanceManage, AdapterBase):
         self.rest = BinanceRest(
             self._rest, self.rest_url, self.api_key, self._sign, self.recv_window_ms, self._rate, self._now_ms
         )
+        self.safety_wire = BinanceSafety(self)  # cancel-all and countdownCancelAll (switch.py)
         self.account_reads = BinanceAccountReads(
             self.rest, name=self.name, unify=self.unified, before_read=self._before_read, orders=self._orders
         )

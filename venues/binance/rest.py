@@ -108,6 +108,18 @@ class BinanceRest:
                 raise OutcomeUnknown(f"{what}: HTTP {resp.status} with an unparsable body") from exc
         raise self._write_error(resp, what)
 
+    async def write_body(self, method: str, path: str, params: Mapping[str, Any]) -> Any:
+        """Send a write that answers no order (cancel-all, countdown) once; its parsed 2xx body, or raise."""
+        what = f"{method} {path}"
+        resp = await self._client.request(method, self.signed_url(path, list(params.items())), headers=self._headers)
+        self.note_headers(resp.headers)
+        if 200 <= resp.status < 300:
+            try:
+                return orjson.loads(resp.body)
+            except orjson.JSONDecodeError as exc:
+                raise OutcomeUnknown(f"{what}: HTTP {resp.status} with an unparsable body") from exc
+        raise self._write_error(resp, what)
+
     def _write_error(self, resp: RestResponse, what: str) -> VenueError:
         code, msg = error_code_msg(resp.body)
         return self._rate.noted(write_error(resp.status, code, msg, what=what, headers=resp.headers))

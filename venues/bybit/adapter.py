@@ -26,6 +26,7 @@ from venues.bybit.filters import parse_instruments
 from venues.bybit.manage import BybitManage
 from venues.bybit.market_stream import BybitMarkStream
 from venues.bybit.rest import BybitRest
+from venues.bybit.switch import BybitSafety
 from venues.bybit.schemas.answer import cancel_ack, create_ack
 from venues.bybit.schemas.frames import cursor_page, is_fill, mark_prices, server_time_ms
 from venues.bybit.schemas.parse import ParseError, order_report, trade_report
@@ -92,6 +93,7 @@ class BybitLinear(BybitManage, AdapterBase):
         self.rest = BybitRest(
             self._rest, self.rest_url, self.api_key, self._sign, self.recv_window_ms, self._rate, self._now_ms
         )
+        self.safety_wire = BybitSafety(self)  # cancel-all and DCP (switch.py)
         self.account_reads = BybitAccountReads(
             self.rest,
             name=self.name,
@@ -126,8 +128,16 @@ class BybitLinear(BybitManage, AdapterBase):
             clock=self._now_ms,
             sink=sink,
             unify=self.unified,
+            **self._dcp_keepalive(),
         )
         return self.private_stream
+
+    def _dcp_keepalive(self) -> dict[str, Any]:
+        """An armed DCP is kept alive by this stream: subscribed to dcp.future, pinging at a third of its window."""
+        switch = self.switch
+        if switch is None or switch.unavailable is not None:
+            return {}
+        return {"dcp": True, "heartbeat_interval": min(20.0, switch.seconds / 3)}
 
     def _order_socket(self) -> BybitTradeWs | None:
         return self.trade_ws

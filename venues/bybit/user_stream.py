@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -31,11 +32,15 @@ from venues.bybit.schemas.frames import (
     subscribed,
 )
 from venues.bybit.schemas.parse import ParseError, execution_update_report, order_report
-from venues.bybit.ws_api import authenticate, expect_answer
+from venues.bybit.ws_api import AuthFailed, authenticate, expect_answer
 from venues.streams import UserStreamBase
 from venues.websocket import WsConnection
 
-__all__ = ["PrivateStream"]
+__all__ = ["DCP_TOPIC", "PrivateStream"]
+
+log = logging.getLogger(__name__)
+
+DCP_TOPIC = "dcp.future"
 
 TOPICS = ("order", "execution", "position", "wallet")
 
@@ -51,8 +56,13 @@ class PrivateStream(UserStreamBase):
         clock: Callable[[], int],
         sink: VenueEventSink,
         unify: Callable[[str], str],
+        dcp: bool = False,
+        heartbeat_interval: float = 20.0,
     ):
         super().__init__(name=name, sink=sink, unify=unify, label="private stream")
+        # Subscribed to dcp.future, this stream keeps the account's disconnect cancel-all alive
+        # (venues/bybit/switch.py): its ping then runs at a fraction of the DCP window.
+        self.dcp = dcp
         self._api_key = api_key
         self._sign = sign
         self._clock = clock
@@ -63,6 +73,7 @@ class PrivateStream(UserStreamBase):
             on_open=self._open,
             on_down=self._down,
             heartbeat=lambda: '{"req_id":"ping","op":"ping"}',
+            heartbeat_interval=heartbeat_interval,
         )
 
     async def _open(self, ws: ClientConnection) -> None:
@@ -76,6 +87,18 @@ class PrivateStream(UserStreamBase):
         )
         await ws.send(orjson.dumps({"req_id": "subscribe", "op": "subscribe", "args": list(TOPICS)}).decode())
         await expect_answer(ws, "subscribe", subscribed)
+        if self.dcp:
+            # A topic of its own: categorised and all-in-one topics may not share one request.
+            await ws.send(orjson.dumps({"req_id": "dcp", "op": "subscribe", "args": [DCP_TOPIC]}).decode())
+            try:
+                await expect_answer(ws, "subscribe", subscribed)
+            except AuthFailed as exc:
+                log.error("%s: %s refused; the dead-man's switch is not kept alive: %s", self._name, DCP_TOPIC, exc)
+
+    async def unsubscribe_dcp(self) -> None:
+        """Leave ``dcp.future`` (a clean shutdown: the switch must not fire); reconnects no longer join it."""
+        self.dcp = False
+        await self.conn.send(orjson.dumps({"req_id": "undcp", "op": "unsubscribe", "args": [DCP_TOPIC]}).decode())
 
     def _on_message(self, frame: str | bytes) -> None:
         try:
