@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -47,7 +47,9 @@ HttpKind = Literal["aiohttp", "httpx"]
 @dataclass(frozen=True, slots=True)
 class RestResponse:
     status: int
-    headers: dict[str, str]  # lower-cased names
+    # Case-insensitive (aiohttp's CIMultiDictProxy, httpx's Headers) and read with lower-case
+    # names: the library's own mapping, not a lower-cased copy made for every answer.
+    headers: Mapping[str, str]
     body: bytes
 
     def json(self) -> Any:
@@ -111,10 +113,11 @@ class AiohttpRestClient:
 
     def _ensure(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
+            # No skip_auto_headers: a session-wide skip list sends every request down aiohttp's slow
+            # header path (a CIMultiDict built and the headers copied per request).
             session = aiohttp.ClientSession(
                 timeout=self._timeout,
                 connector=aiohttp.TCPConnector(limit=self._limit, keepalive_timeout=30),
-                skip_auto_headers=("User-Agent",),
                 json_serialize=lambda o: orjson.dumps(o).decode(),
             )
             _send_once(session)
@@ -128,7 +131,7 @@ class AiohttpRestClient:
         with map_aiohttp_errors(f"{method} {url.split('?', 1)[0]}"):
             async with session.request(method, url, data=body, headers=headers) as resp:
                 payload = await resp.read()
-                return RestResponse(resp.status, {k.lower(): v for k, v in resp.headers.items()}, payload)
+                return RestResponse(resp.status, resp.headers, payload)
 
     async def close(self) -> None:
         if self._session is not None:
@@ -199,7 +202,7 @@ class HttpxRestClient:
                     resp = await self._client.request(
                         method, url, content=body, headers=headers, extensions={"trace": trace}
                     )
-                return RestResponse(resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, resp.content)
+                return RestResponse(resp.status_code, resp.headers, resp.content)
         except TimeoutError as exc:  # the deadline, not an httpx phase timeout (those are mapped above)
             if trace.sent:
                 raise OutcomeUnknown(

@@ -54,7 +54,7 @@ class BinanceRest:
         q = f"{query}{self._tail}{self._clock()}" if query else f"{self._tail[1:]}{self._clock()}"
         return f"{self._url}{path}?{q}&signature={self._sign(q)}"
 
-    def note_headers(self, headers: dict[str, str]) -> None:
+    def note_headers(self, headers: Mapping[str, str]) -> None:
         used = headers.get("x-mbx-used-weight-1m")
         if used is not None and used.isdigit():
             self._rate.used = int(used)
@@ -94,18 +94,6 @@ class BinanceRest:
             if not isinstance(body, list):
                 raise OutcomeUnknown(f"{what}: HTTP {resp.status} without a list of items")
             return body
-        raise self._write_error(resp, what)
-
-    async def write_body(self, method: str, path: str, params: Mapping[str, Any]) -> Any:
-        """Send a write that answers no order (cancel-all, countdown) once; its parsed 2xx body, or raise."""
-        what = f"{method} {path}"
-        resp = await self._client.request(method, self.signed_url(path, list(params.items())), headers=self._headers)
-        self.note_headers(resp.headers)
-        if 200 <= resp.status < 300:
-            try:
-                return orjson.loads(resp.body)
-            except orjson.JSONDecodeError as exc:
-                raise OutcomeUnknown(f"{what}: HTTP {resp.status} with an unparsable body") from exc
         raise self._write_error(resp, what)
 
     async def write_body(self, method: str, path: str, params: Mapping[str, Any]) -> Any:
