@@ -142,7 +142,7 @@ class Gateway:
             self._bus, self._handles, self._gate, self._gate_queue, self._reconciler, self._refresher
         )
         self._manage = OrderManagement(
-            Host(self._checked_venue, self.new_client_order_id, lambda: self._halted, self._gate is not None),
+            Host(self._checked_venue, self.new_client_order_id, lambda: self._halted, self._gate, self._gate_queue),
             self._bus,
             self._handles,
             lambda: self._sender,
@@ -196,6 +196,7 @@ class Gateway:
             await self._refresher.close()
         if self._reconciler is not None:
             await self._reconciler.close()
+        await self._manage.close()  # amends waiting for their outcome stop waiting; the gate keeps the safe side
         await asyncio.gather(*(venue.close() for venue in self._venues.values()), return_exceptions=True)
         await self._gate_queue.close()
         if self._journal is not None:

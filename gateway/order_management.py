@@ -23,9 +23,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from gateway.bus import EventBus
-from gateway.errors import DuplicateCommandError, VenueReadError
+from gateway.errors import DuplicateCommandError, ResolutionTimeout, VenueReadError
+from gateway.gate_queue import GateQueue
 from gateway.handle import CommandHandle
 from gateway.model import (
     AmendRequest,
@@ -38,7 +40,7 @@ from gateway.model import (
     OrderState,
     Transport,
 )
-from gateway.ports import PendingCommand, Venue
+from gateway.ports import GatePort, PendingCommand, Venue
 from gateway.registry import HandleRegistry
 from gateway.sending import CommandSender, publish_ack, refusal_receipt
 
@@ -62,7 +64,8 @@ class Host:
     checked_venue: Callable[[str], Venue]  # raises for a closed gateway or an unknown venue
     new_client_order_id: Callable[[], str]
     halted: Callable[[], str | None]
-    has_gate: bool
+    gate: GatePort | None
+    gate_queue: GateQueue
 
 
 class OrderManagement:
@@ -75,6 +78,7 @@ class OrderManagement:
         self._sender = sender  # the gateway's current one (it is rebuilt when the gateway starts)
         # Accepted amends whose values the order's views may not show yet, by (venue, order id).
         self._amended: dict[tuple[str, str], OrderReport] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ amend
 
@@ -106,6 +110,15 @@ class OrderManagement:
         if host.halted() is not None:
             return sender.refuse(handle, request, op, f"gateway halted: {host.halted()}", "HALTED")
         current = view
+        price = request.price if request.price is not None else current.price
+        quantity = request.quantity if request.quantity is not None else current.quantity
+        target = current.client_order_id
+        gate = host.gate if target and price is not None and quantity is not None else None
+        if gate is not None:
+            assert target is not None and price is not None and quantity is not None
+            refusal = await _gate_refusal(gate.amend_reserve(target, current, price, quantity))
+            if refusal is not None:
+                return sender.refuse(handle, request, op, refusal, "RISK")
         await sender.journal_then_send(
             handle,
             venue,
@@ -117,7 +130,50 @@ class OrderManagement:
             previous=current,
         )
         self._note_amend(handle, current)
+        if gate is not None:
+            assert target is not None and price is not None and quantity is not None
+            self._settle_gate(handle, gate, target, current, price, quantity)
         return handle
+
+    def _settle_gate(
+        self,
+        handle: CommandHandle,
+        gate: GatePort,
+        target: str,
+        current: OrderReport,
+        price: Decimal,
+        quantity: Decimal,
+    ) -> None:
+        """Tell the gate the amend's outcome once it is proved (now, or when the reconciler settles it)."""
+        queue = self._host.gate_queue
+
+        def settle(receipt: CommandReceipt | None) -> None:
+            if receipt is not None and receipt.status is not CommandStatus.UNKNOWN_EXECUTION:
+                took = receipt.status is CommandStatus.ACCEPTED
+                queue.put(gate.amend_settled, target, current, price, quantity, took)
+
+        receipt = handle.resolution
+        if receipt is not None or handle.ack.receipt.status is not CommandStatus.UNKNOWN_EXECUTION:
+            settle(receipt)
+            return
+
+        async def later() -> None:
+            try:
+                settle(await handle.resolved())
+            except ResolutionTimeout:
+                return  # never settled: a rise stays reserved, a fall is never released (the safe side)
+
+        task = asyncio.create_task(later(), name=f"gate-amend:{handle.command_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """Stop waiting for amends' outcomes (the gateway is closing)."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
 
     def _known(self, venue: Venue, request: AmendRequest) -> OrderReport | None:
         """The target as this gateway knows it: its create's most advanced view, plus accepted amends since."""
@@ -225,7 +281,7 @@ class OrderManagement:
             if host.halted() is not None:
                 sender.refuse(handle, request, op, f"gateway halted: {host.halted()}", "HALTED")
                 continue
-            if host.has_gate:
+            if host.gate is not None:
                 refusal = await sender.check_gate(request, venue)
                 if refusal is not None:
                     sender.refuse(handle, request, op, str(refusal), "RISK")
@@ -322,6 +378,20 @@ class OrderManagement:
             receipts = [await sender.send_once(_raise(exc), i.pending) for i in items]
         for item, receipt in zip(items, receipts, strict=True):
             sender.answer(item.handle, item.pending, receipt)
+
+
+async def _gate_refusal(check: Awaitable[None]) -> str | None:
+    """The gate's refusal of an amend, or None once its rise is reserved; the gate fails closed."""
+    from risk import RiskRejected
+
+    try:
+        await check
+    except RiskRejected as exc:
+        return str(exc)
+    except Exception as exc:
+        log.error("portfolio gate failed on an amend; refusing: %r", exc)
+        return f"portfolio gate unavailable, refusing (fails closed): {exc}"
+    return None
 
 
 async def _raise(exc: Exception) -> CommandReceipt:

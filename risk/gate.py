@@ -167,6 +167,34 @@ class PortfolioGate:
         elif report.outcome is ReconcileOutcome.SYNCHRONIZED and report.order is not None:
             await self.on_order_update(report.order)
 
+    # ------------------------------------------------------------------ amends
+
+    async def amend_reserve(self, target: str, current: OrderReport, price: Decimal, quantity: Decimal) -> None:
+        """Before an amend of ``target`` (a create's client order id) is sent: a rise is checked like a new order.
+
+        Under the ledger's lock: what the amend would leave (new price x unfilled quantity) replaces the
+        reservation when it is more, or ``RiskRejected`` changes nothing; a fall waits for proof
+        (``amend_settled``), so the exposure stays reserved while the amend may not have taken effect.
+        """
+        if _left(price, quantity, current) > _left(current.price, current.quantity, current):
+            await self.ledger.reprice(target, price, quantity, self.limits, check=True, halted=self._halted)
+            self._prices[target] = price
+
+    async def amend_settled(
+        self, target: str, current: OrderReport, price: Decimal, quantity: Decimal, took_effect: bool
+    ) -> None:
+        """The amend's outcome is proved: a fall is released now; a rise that did not take effect is undone."""
+        old_price, old_quantity = current.price, current.quantity
+        if old_price is None or old_quantity is None:
+            return
+        rise = _left(price, quantity, current) > _left(old_price, old_quantity, current)
+        if took_effect and not rise:
+            await self.ledger.reprice(target, price, quantity, self.limits, check=False, halted=None)
+            self._prices[target] = price
+        elif not took_effect and rise:
+            await self.ledger.reprice(target, old_price, old_quantity, self.limits, check=False, halted=None)
+            self._prices[target] = old_price
+
     async def expire(self) -> list[str]:
         expired = await self.ledger.expire(self._clock())
         self._warn_expired(expired)
@@ -196,3 +224,10 @@ class PortfolioGate:
                 cid,
                 extra={"command_id": cid, "client_order_id": cid, "operation": "CREATE_ORDER"},
             )
+
+
+def _left(price: Decimal | None, quantity: Decimal | None, current: OrderReport) -> Decimal:
+    """An order's exposure still to come: price x unfilled quantity (unknown terms count as none)."""
+    if price is None or quantity is None:
+        return Decimal(0)
+    return price * max(Decimal(0), quantity - current.filled_quantity)

@@ -67,6 +67,15 @@ class Ledger(Protocol):
 
     async def release(self, command_id: str) -> None: ...
 
+    async def reprice(
+        self, command_id: str, price: Decimal, quantity: Decimal, limits: RiskLimits, *, check: bool, halted: str | None
+    ) -> bool:
+        """An amend's new terms for a reservation (what is left of it: price x unfilled quantity), atomically.
+
+        ``check``: a rise is checked like a new order's exposure (``RiskRejected``, nothing changed);
+        otherwise applied as is. False when the command holds no reservation (nothing to change).
+        """
+
     async def apply_fill(self, command_id: str, cumulative_qty: Decimal, cumulative_notional: Decimal) -> None: ...
 
     async def expire(self, now: float) -> list[str]: ...
@@ -195,6 +204,43 @@ class InMemoryLedger:
     async def release(self, command_id: str) -> None:
         async with self._lock:
             self._drop(command_id)
+
+    async def reprice(
+        self, command_id: str, price: Decimal, quantity: Decimal, limits: RiskLimits, *, check: bool, halted: str | None
+    ) -> bool:
+        async with self._lock:
+            res = self._reservations.get(command_id)
+            if res is None:
+                return False
+            req = replace(res.request, price=price, quantity=quantity)
+            reserved = ZERO if req.reduces else price * max(ZERO, quantity - res.filled_qty)
+            delta = reserved - res.reserved
+            key = (req.venue, req.instrument)
+            if check and delta > 0:
+                halted = halted if halted is not None else self._halted
+                if halted is not None and not req.reduces:
+                    raise RiskRejected(
+                        f"risk limit kill_switch: trading halted ({halted}); an amend may not add exposure",
+                        limit="kill_switch",
+                    )
+                whole = ZERO if req.reduces else price * quantity
+                if limits.max_notional_per_order is not None and whole > limits.max_notional_per_order:
+                    raise RiskRejected.for_limit(
+                        "max_notional_per_order", current=ZERO, requested=whole, cap=limits.max_notional_per_order
+                    )
+                gross = self._positions_abs + self._reserved_total
+                if limits.max_gross_exposure is not None and gross + delta > limits.max_gross_exposure:
+                    raise RiskRejected.for_limit(
+                        "max_gross_exposure", current=gross, requested=delta, cap=limits.max_gross_exposure
+                    )
+                current = abs(self._positions.get(key, ZERO)) + self._reserved_by_key.get(key, ZERO)
+                if limits.max_position_notional is not None and current + delta > limits.max_position_notional:
+                    raise RiskRejected.for_limit(
+                        "max_position_notional", current=current, requested=delta, cap=limits.max_position_notional
+                    )
+            res.request, res.reserved = req, reserved
+            self._adjust_reserved(key, delta, 0)
+            return True
 
     async def apply_fill(self, command_id: str, cumulative_qty: Decimal, cumulative_notional: Decimal) -> None:
         async with self._lock:

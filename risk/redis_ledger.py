@@ -186,12 +186,60 @@ return 1
 """
 )
 
+# An amend's new terms for one reservation: what is left (price x unfilled quantity) replaces the
+# reserved notional; with ARGV[4] == '1' a rise is checked first (kill switch, per-order, gross and
+# per-instrument caps), and nothing changes when it is refused.
+_REPRICE = (
+    _COMMON
+    + """
+local cid, price, qty, check = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4] == '1'
+local halted, cap_gross, cap_order, cap_pos = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local raw = redis.call('HGET', RES, cid)
+if not raw then return 'none' end
+local r = cjson.decode(raw)
+local left, whole = 0, 0
+if r.r ~= 1 then
+  left = math.max(0, math.ceil(price * (qty - r.fq) / 100000000))
+  whole = math.ceil(price * qty / 100000000)
+end
+local delta = left - r.n
+if check and delta > 0 then
+  if halted == '' then halted = redis.call('GET', P .. ':halt') or '' end
+  if halted ~= '' and r.r ~= 1 then return table.concat({'refused', 'kill_switch', halted, '0', '0'}, '\\31') end
+  if cap_order ~= '' and whole > tonumber(cap_order) then
+    return table.concat({'refused', 'max_notional_per_order', '0', tostring(whole), cap_order}, '\\31')
+  end
+  local agg = redis.call('HMGET', AGG, 'reserved', 'pos_abs', 'rinst:' .. r.k)
+  local gross = num(agg[1]) + num(agg[2])
+  if cap_gross ~= '' and gross + delta > tonumber(cap_gross) then
+    return table.concat({'refused', 'max_gross_exposure', tostring(gross), tostring(delta), cap_gross}, '\\31')
+  end
+  local inst = math.abs(num(redis.call('HGET', POS, r.k))) + num(agg[3])
+  if cap_pos ~= '' and inst + delta > tonumber(cap_pos) then
+    return table.concat({'refused', 'max_position_notional', tostring(inst), tostring(delta), cap_pos}, '\\31')
+  end
+end
+r.p, r.q, r.n = price, qty, left
+redis.call('HSET', RES, cid, cjson.encode(r))
+redis.call('HINCRBY', AGG, 'reserved', delta)
+redis.call('HINCRBY', AGG, 'rinst:' .. r.k, delta)
+return 'ok'
+"""
+)
+
 _EXPIRE = (
     _COMMON
     + """
 return expire(tonumber(ARGV[1]))
 """
 )
+
+
+def _refused(limit: str, current: str, requested: str, cap: str) -> bool:
+    """Raise the refusal a reprice script answered (its amounts are notional micro-units)."""
+    raise RiskRejected.for_limit(
+        limit, current=Decimal(current) / N_SCALE, requested=Decimal(requested) / N_SCALE, cap=Decimal(cap) / N_SCALE
+    )
 
 
 def _up(value: Decimal, scale: Decimal) -> int:
@@ -231,6 +279,7 @@ class RedisLedger:
         self._release = self._client.register_script(_RELEASE)
         self._fill = self._client.register_script(_FILL)
         self._expire = self._client.register_script(_EXPIRE)
+        self._reprice = self._client.register_script(_REPRICE)
 
     async def _call(self, script: Any, args: list[Any]) -> Any:
         from redis.exceptions import RedisError
@@ -304,6 +353,31 @@ class RedisLedger:
 
     async def release(self, command_id: str) -> None:
         await self._call(self._release, [command_id])
+
+    async def reprice(
+        self, command_id: str, price: Decimal, quantity: Decimal, limits: RiskLimits, *, check: bool, halted: str | None
+    ) -> bool:
+        args = [
+            command_id,
+            _up(price, N_SCALE),
+            _up(quantity, Q_SCALE),
+            "1" if check else "0",
+            (halted or "").replace(_SEP, " "),
+            _down(limits.max_gross_exposure, N_SCALE),
+            _down(limits.max_notional_per_order, N_SCALE),
+            _down(limits.max_position_notional, N_SCALE),
+        ]
+        parts = _text(await self._call(self._reprice, args)).split(_SEP)
+        if parts[0] == "ok":
+            return True
+        if parts[0] == "none":
+            return False
+        _, limit, current, requested, cap = parts[:5]
+        if limit == "kill_switch":
+            raise RiskRejected(
+                f"risk limit kill_switch: trading halted ({current}); an amend may not add exposure", limit=limit
+            )
+        return _refused(limit, current, requested, cap)
 
     async def apply_fill(self, command_id: str, cumulative_qty: Decimal, cumulative_notional: Decimal) -> None:
         await self._call(self._fill, [command_id, _up(cumulative_qty, Q_SCALE), _up(cumulative_notional, N_SCALE)])
