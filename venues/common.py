@@ -81,9 +81,21 @@ def fmt_decimal(value: Decimal) -> str:
 QUERY_SAFE = "!$'()*,:/?@"
 
 
+# What ``quote(..., safe=QUERY_SAFE)`` leaves as it is (its always-safe ASCII set plus QUERY_SAFE),
+# and the two separators query_string puts between them.
+_UNQUOTED = re.compile(r"[A-Za-z0-9_.~!$'()*,:/?@&=-]*")
+
+
 def query_string(params: Iterable[tuple[str, str]]) -> str:
     """``k=v&...`` with every key and value percent-encoded, in the given order; sign this exact string."""
-    return "&".join(f"{quote(k, safe=QUERY_SAFE)}={quote(v, safe=QUERY_SAFE)}" for k, v in params)
+    pairs = list(params)
+    plain = "&".join(f"{k}={v}" for k, v in pairs)
+    # Orders are symbols, sides, plain decimals and ids from a small alphabet: nothing to encode, and
+    # one scan of the joined text instead of two quote() calls (~10 Python calls each) per param.
+    # Exactly the separators' '&' and '=' means no key or value holds one (those must be encoded).
+    if plain.count("&") == len(pairs) - 1 and plain.count("=") == len(pairs) and _UNQUOTED.fullmatch(plain):
+        return plain
+    return "&".join(f"{quote(k, safe=QUERY_SAFE)}={quote(v, safe=QUERY_SAFE)}" for k, v in pairs)
 
 
 def check_id(field: str, value: object, pattern: re.Pattern[str], rule: str, *, venue: str) -> str:
