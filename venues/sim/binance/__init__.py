@@ -29,8 +29,11 @@ Modules: ``state`` (settings), ``errors`` (codes, parameter readers), ``signing`
 ``streams`` (listen keys, user-data sockets), ``fault_wire``, ``dialect`` (the parts wired together),
 ``safety`` (``DELETE /fapi/v1/allOpenOrders``, ``POST /fapi/v1/countdownCancelAll``).
 
+``bands`` (``PERCENT_PRICE`` against the mark: ``-4016`` / ``-4024``), ``market`` (market data, account
+settings, and the spot reads clients make on their way in).
+
 Deliberately left out: hedge mode (``positionSide`` LONG/SHORT answers ``-4061``), algo orders
-(``-4120``), ``PERCENT_PRICE`` enforcement (published in exchangeInfo, not checked).
+(``-4120``).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import orjson
 
+from venues.sim.binance.bands import check_percent_price
 from venues.sim.binance.errors import ApiError, engine_error, mandatory, read_decimal, read_int, ws_param_text
 from venues.sim.binance.orders import Orders, WriteAnswer
 from venues.sim.engine import EngineReject, RejectReason, SimOrder
@@ -61,6 +62,7 @@ class Management:
             raise ApiError(-2013)
         if side != order.side:
             raise ApiError(-1102, "Parameter 'side' does not match the order.")
+        check_percent_price(self.orders.state, inst, side, price)  # refused: the order stays as it was
         if order.status == "PARTIALLY_FILLED" and qty <= order.filled_qty:
             # Documented (MO): such a modify cancels the order rather than being refused.
             return self.engine.cancel(account, order.symbol, order_id=order.order_id)

@@ -13,6 +13,7 @@ import secrets
 from decimal import Decimal
 from typing import Any, Literal
 
+from venues.sim.binance.bands import check_percent_price
 from venues.sim.binance.errors import (
     CLIENT_ID_RE,
     ApiError,
@@ -92,6 +93,7 @@ class Orders:
             assert price is not None
             if price <= 0:
                 raise ApiError(-4001, "Price less than 0.")
+            check_percent_price(self.state, inst, side, price)
         elif params.get("price"):
             raise ApiError(-1106, "Parameter 'price' sent when not required.")
         reduce_only = read_truthy(params["reduceOnly"], "reduceOnly") if params.get("reduceOnly") else False

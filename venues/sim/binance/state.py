@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from venues.sim.venue import VenueState
@@ -28,4 +29,8 @@ class BinanceState(VenueState):
     listen_key_ttl_seconds: float = 3600.0
     max_recv_window: int = 60_000
     retention_ms: int = 3 * DAY_MS  # cancelled/expired orders without fills vanish from reads after this
+    # PERCENT_PRICE, published in exchangeInfo and enforced against the mark (bands.py)
+    percent_price_up: Decimal = Decimal("1.0500")
+    percent_price_down: Decimal = Decimal("0.9500")
+    enforce_percent_price: bool = True
     dialect: BinanceDialect | None = field(default=None, repr=False, compare=False)

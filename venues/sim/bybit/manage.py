@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from venues.sim.bybit.bands import within_band
 from venues.sim.bybit.errors import ApiError, engine_error, param_error, read_decimal, text
 from venues.sim.bybit.orders import Orders, WriteAnswer, _answer
 from venues.sim.bybit.payloads import link_id
@@ -55,6 +56,7 @@ class Management:
         order = self.orders.lookup(account, params, respect_visibility=False)
         if order is None:
             raise ApiError(*_AMEND_CODES[RejectReason.UNKNOWN_ORDER])
+        price = within_band(self.orders.state, account, inst, order.side, price)
         try:
             return self.engine.amend(account, inst.symbol, order_id=order.order_id, qty=qty, price=price)
         except EngineReject as exc:

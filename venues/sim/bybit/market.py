@@ -6,7 +6,9 @@ orders of every account deeper in the book; candles come from the engine's fills
 where nothing traded. ``/v5/asset/coin/query-info`` (in ccxt's ``load_markets``), ``/v5/user/query-api``
 and ``/v5/account/info`` (before ccxt's private calls) answer with the documented shapes (wave-2 sheet
 §5 UA, CI, AI); leverage and position mode are kept per account and symbol (one-way only); fees are
-the engine's one rate. Rate limits: the per-endpoint 1-second windows of ``BybitState``.
+the engine's one rate; the limit-price band (``bands.py``) is read at ``/v5/market/price-limit`` and
+switched to refusals per account by ``/v5/account/set-limit-px-action``. Rate limits: the per-endpoint
+1-second windows of ``BybitState``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from venues.sim.bybit.bands import band
 from venues.sim.bybit.dialect import BybitDialect
 from venues.sim.bybit.errors import ApiError, param_error, text
 from venues.sim.bybit.limits import HDR_KEY
@@ -194,6 +197,22 @@ def routes(d: BybitDialect, app: web.Application) -> BybitMarket:
                 "spotHedgingStatus": "OFF", "updatedTime": str(now_ms()), "dcpStatus": "OFF", "timeWindow": 0,
                 "smpGroup": 0}  # fmt: skip
 
+    def price_limit(inst: SimInstrument, params: dict[str, Any]) -> Any:
+        buy, sell = band(d.state, inst)
+        pp = places(inst.tick_size)
+        return {"symbol": inst.symbol, "buyLmt": fmt(buy, pp), "sellLmt": fmt(sell, pp), "ts": str(now_ms())}
+
+    def limit_px_action(account: str, params: dict[str, Any]) -> Any:
+        d.orders.check_category(params)
+        modify = params.get("modifyEnable")
+        if not isinstance(modify, bool):
+            raise param_error("modifyEnable must be true or false")
+        if modify:
+            d.state.price_limit_reject.discard(account)
+        else:
+            d.state.price_limit_reject.add(account)
+        return {}
+
     def ep(fn: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         return endpoint(d, fn)
 
@@ -203,6 +222,8 @@ def routes(d: BybitDialect, app: web.Application) -> BybitMarket:
     for path in ("/v5/market/mark-price-kline", "/v5/market/index-price-kline",
                  "/v5/market/premium-index-price-kline"):  # fmt: skip
         r.add_get(path, ep(public(kline(False))))
+    r.add_get("/v5/market/price-limit", ep(public(price_limit)))
+    r.add_post("/v5/account/set-limit-px-action", ep(private(limit_px_action)))
     r.add_get("/v5/asset/coin/query-info", ep(private(lambda a, p: m.coins(text(p.get("coin"))))))
     r.add_get("/v5/user/query-api", ep(private(lambda a, p: m.api_info(a))))
     add_missing(app, "GET", "/v5/account/info", ep(private(account_info)))

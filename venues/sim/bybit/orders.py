@@ -20,6 +20,7 @@ import secrets
 from decimal import Decimal
 from typing import Any, Literal
 
+from venues.sim.bybit.bands import within_band
 from venues.sim.bybit.errors import ApiError, engine_error, param_error, read_bool, read_decimal, read_int, text
 from venues.sim.bybit.payloads import (
     AUTO_LINK_PREFIX,
@@ -139,6 +140,7 @@ class Orders:
             assert price is not None
             if price <= 0:
                 raise param_error("price invalid")
+            price = within_band(self.state, account, inst, side, price)
         reduce_only = read_bool(params, "reduceOnly")
         link = text(params.get("orderLinkId"))
         if link:

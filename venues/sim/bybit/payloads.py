@@ -244,6 +244,10 @@ class Payloads:
             "deliveryFeeRate": "",
             "priceScale": str(pp),
             "leverageFilter": {"minLeverage": "1", "maxLeverage": "100.00", "leverageStep": "0.01"},
+            "riskParameters": {  # the limit-price band (bands.py)
+                "priceLimitRatioX": _fmt_free(self.state.price_limit_ratio_x),
+                "priceLimitRatioY": _fmt_free(self.state.price_limit_ratio_y),
+            },
             "priceFilter": {
                 "minPrice": _fmt(inst.min_price, pp),
                 "maxPrice": _fmt(inst.max_price, pp),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from venues.sim.venue import VenueState
@@ -38,6 +39,10 @@ class BybitState(VenueState):
     # is dropped or fails its callback. The ack delay is on by default (once per subscribe); the trade
     # request delay is off (it would distort latency benchmarks): set it for pybit's WebSocketTrading.
     private_ack_delay_ms: int = 10
+    # The limit-price band (bands.py): riskParameters, and the accounts that asked for a refusal instead
+    price_limit_ratio_x: Decimal = Decimal("0.05")
+    price_limit_ratio_y: Decimal = Decimal("0.10")
+    price_limit_reject: set[str] = field(default_factory=set)
     trade_request_delay_ms: int = 0
     # Disconnect cancel-all is not self-service: the venue enables it per account (all accounts here).
     dcp_enabled: bool = False
