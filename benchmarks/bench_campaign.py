@@ -9,8 +9,12 @@ simulator (in this process: the judge reads its ground truth and shares its mono
 - cancels: of open orders, of closed or never-created ones, and repeated cancels of one order,
   each sent only after every earlier cancel of that order has resolved (so the judge can tell
   which write at the venue was whose by time);
+- amends (issue 15): a resting order's price moved a few ticks further from the mark, or its
+  quantity raised a step, one amend of an order at a time (the next after the last resolved);
+- batches (issue 15): three resting orders on one venue in one ``submit_batch``;
 - fills: the mark is swept through resting orders and back, and some orders are partly filled;
-- faults: a seeded ``FaultCampaign`` over every write fault kind but rate limits (drawn at
+- faults: a seeded ``FaultCampaign`` over every write fault kind but rate limits, on creates,
+  cancels, amends and batches (a lost batch answer after some of its items ran, too) (drawn at
   random, a 1 s ban would refuse every write for most of the run), plus scripted rate limits,
   stream duplicates, reorderings and gaps at fixed intervals. Like a well-behaved strategy, the
   campaign sends nothing to a venue that answered "retry after N s" until then (the gateway
@@ -46,6 +50,7 @@ from typing import Any, Literal
 from gateway.core import Gateway
 from gateway.handle import CommandHandle, ResolutionTimeout
 from gateway.model import (
+    AmendRequest,
     CancelRequest,
     CommandStatus,
     OrderRequest,
@@ -78,6 +83,7 @@ STREAM_KINDS = (FaultKind.STREAM_DUPLICATE, FaultKind.STREAM_OUT_OF_ORDER, Fault
 JUDGE_COUNTS = {
     "creates_wrong": "wrong creates",
     "cancels_wrong": "wrong cancels",
+    "amends_wrong": "wrong amends",
     "stale_handles": "stale handles",
     "unresolved": "unresolved",
     "unjudgeable": "unjudgeable",
@@ -132,6 +138,10 @@ class Target:
     cancels: int = 0
     busy: bool = False  # a cancel of it is in flight or not yet resolved
     stuck: bool = False  # a cancel of it never resolved: no further cancel could be judged
+    resting: bool = False  # a GTC limit order away from the mark: one an amend may change
+    price: Decimal | None = None
+    side: Side = Side.BUY
+    amending: bool = False  # an amend of it is in flight or not yet resolved (one at a time)
 
 
 @dataclass
@@ -216,6 +226,10 @@ class Campaign:
                 await self._cancel(target, "repeat_cancel")
             elif roll < 0.42 and (target := self._first_cancel_target()) is not None:
                 await self._cancel(target, "cancel")
+            elif roll < 0.50 and (target := self._amend_target()) is not None:
+                await self._amend(target)
+            elif roll < 0.56:
+                await self._batch()
             else:
                 await self._create()
         except Exception as exc:  # a caller mistake the gateway raised: the campaign's own bug
@@ -273,7 +287,69 @@ class Campaign:
         self.tally.kinds[kind] += 1
         handle = await self.record.submit(self.gw.submit, request)
         self._honour_wait(venue, handle)
-        self.targets.append(Target(venue, inst, cid))
+        self.targets.append(Target(venue, inst, cid, resting=kind == "create_resting", price=price, side=side))
+
+    # ------------------------------------------------------------------ batches and amends
+
+    async def _batch(self) -> None:
+        """Three resting orders on one venue in one ``submit_batch`` (Binance over WS: one by one)."""
+        venues = [v for v in VENUES if self._open_for(v)] or list(VENUES)
+        venue = self.rng.choice(venues)
+        transport = self.rng.choice([Transport.REST, Transport.AUTO, Transport.WEBSOCKET])
+        requests, targets = [], []
+        for _ in range(3):
+            inst = self.rng.choice(self.instruments)
+            mark = self.sim.venues[venue].engine.instrument(inst.native).mark_price
+            side = self.rng.choice([Side.BUY, Side.SELL])
+            price = self._price(mark, side, inst, away_bp=self.rng.randint(5, 150))
+            cid = self.gw.new_client_order_id()
+            requests.append(
+                OrderRequest(venue=venue, instrument=inst.unified, side=side, type=OrderType.LIMIT,
+                             quantity=inst.quantity, price=price, client_order_id=cid, transport=transport)
+            )  # fmt: skip
+            targets.append(Target(venue, inst, cid, resting=True, price=price, side=side))
+        self.tally.kinds["batch"] += 1
+        self.tally.kinds["batch_items"] += len(requests)
+        handles = await self.record.submit_batch(self.gw.submit_batch, requests)
+        for handle in handles:
+            self._honour_wait(venue, handle)
+        self.targets.extend(targets)
+
+    def _amend_target(self) -> Target | None:
+        """A resting order open at the venue, not being amended: its next amend waits for the last to resolve."""
+        fresh = [t for t in self.targets[-300:] if t.resting and not t.amending and self._open_for(t.venue)]
+        open_ = [t for t in fresh if (o := self._venue_order(t)) is not None and o.is_open]
+        return self.rng.choice(open_) if open_ else None
+
+    async def _amend(self, target: Target) -> None:
+        """Move the price a few ticks further from the mark, or add a step to the quantity (never a no-op)."""
+        assert target.price is not None
+        inst = target.instrument
+        target.amending = True
+        if self.rng.random() < 0.5:
+            target.price = max(inst.tick, target.price - target.side.sign * inst.tick * self.rng.randint(1, 5))
+            request = AmendRequest(venue=target.venue, instrument=inst.unified, client_order_id=target.cid,
+                                   price=target.price, transport=next(self.transports))  # fmt: skip
+        else:
+            order = self._venue_order(target)
+            quantity = (order.qty if order is not None else inst.quantity) + inst.step
+            request = AmendRequest(venue=target.venue, instrument=inst.unified, client_order_id=target.cid,
+                                   quantity=quantity, transport=next(self.transports))  # fmt: skip
+        self.tally.kinds["amend"] += 1
+        handle = await self.record.amend(self.gw.amend, request)
+        self._honour_wait(target.venue, handle)
+        self._spawn(self.watchers, self._after_amend(target, handle))
+
+    async def _after_amend(self, target: Target, handle: CommandHandle) -> None:
+        try:
+            receipt = await handle.resolved(timeout=self.settings.policy.deadline_seconds + 10)
+        except ResolutionTimeout:
+            return  # stays "amending": no second amend could be told apart from this one
+        if receipt.status is not CommandStatus.UNKNOWN_EXECUTION:
+            order = self._venue_order(target)
+            if order is not None and order.price is not None:
+                target.price = order.price  # the next amend starts from what the venue shows
+            target.amending = False
 
     @staticmethod
     def _price(mark: Decimal, side: Side, inst: Instrument, *, away_bp: int) -> Decimal:
@@ -425,6 +501,7 @@ async def run_campaign(settings: Settings) -> dict[str, Any]:
                     kinds=RANDOM_WRITE_KINDS,
                     timeout_hold_seconds=settings.request_timeout + 0.5,
                     visibility_delay_seconds=1.5,
+                    operations=("create", "cancel", "amend", "batch"),
                 )
             )
             started = time.perf_counter()
@@ -469,6 +546,8 @@ def _results(
         "commands": counts["commands"],
         "creates": counts["creates"],
         "cancels": counts["cancels"],
+        "amends": counts["amends"],
+        "batch_items": campaign.tally.kinds["batch_items"],
         "repeated_cancels": counts["repeated_cancels"],
         "command_kinds": dict(sorted(campaign.tally.kinds.items())),
         "by_venue_transport": dict(sorted(transports.items())),
@@ -477,6 +556,7 @@ def _results(
         "partial_fills": campaign.tally.partial_fills,
         "faults_applied": dict(sorted(applied.items())),
         "faults_on_writes": on_writes,
+        "faults_by_operation": dict(sorted(Counter(f.operation for f, _ in sim.faults.applied).items())),
         "fault_kinds_missing": missing,
         "unknown_acks": unknown,
         "stream_parse_errors": parse_errors,
@@ -484,6 +564,7 @@ def _results(
             "creates_correct": counts["creates_correct"],
             "cancels_correct": counts["cancels_correct"],
             "cancels_accepted": counts["cancels_accepted"],
+            "amends_correct": counts["amends_correct"],
             **{key: counts[key] for key in JUDGE_COUNTS},
         },
         "ok": verdicts.ok and not campaign.errors and not missing,
@@ -512,7 +593,8 @@ def _first_findings(verdicts: Verdicts) -> list[str]:
 def _print(results: dict[str, Any]) -> None:
     judge = results["judge"]
     print(
-        f"campaign: {results['commands']} commands ({results['creates']} creates, {results['cancels']} cancels, "
+        f"campaign: {results['commands']} commands ({results['creates']} creates, {results['batch_items']} of them "
+        f"in batches, {results['amends']} amends, {results['cancels']} cancels, "
         f"{results['repeated_cancels']} repeated) on {len(results['instruments'])} instruments, "
         f"{results['mark_sweeps']} mark sweeps, {results['partial_fills']} partial fills; "
         f"{results['faults_on_writes']} write faults, {results['unknown_acks']} unknown acks; "

@@ -144,6 +144,9 @@ async def test_the_strict_fault_campaign_passes_the_judge(seed: int) -> None:
     results = await run_campaign(Settings(commands=600, seed=seed, rate_limit_every=150))
     assert results["ok"]
     assert results["repeated_cancels"] > 20 and results["unknown_acks"] > 30
+    # issue 15: amends and batches are in the mix, and faults hit both (a lost batch answer included)
+    assert results["amends"] > 20 and results["batch_items"] > 100 and results["judge"]["amends_correct"] > 20
+    assert results["faults_by_operation"].get("amend", 0) > 0 and results["faults_by_operation"].get("batch", 0) > 0
     assert results["fault_kinds_missing"] == []
     # (a command refused before sending, e.g. by the gate, went out on no transport: venue/None)
     assert {"binance/rest", "binance/ws", "bybit/rest", "bybit/ws"} <= set(results["by_venue_transport"])

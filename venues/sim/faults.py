@@ -184,10 +184,13 @@ class FaultCampaign:
         status = (
             self.rng.choice([502, 503, 504]) if kind in (FaultKind.ACCEPT_THEN_5XX, FaultKind.REJECT_THEN_5XX) else None
         )
+        # A lost batch answer may come after only some of its items ran.
+        executed_items = self.rng.randint(0, 3) if operation == "batch" and self.rng.random() < 0.5 else None
         return Fault(
             kind=kind,
             venue=venue,  # type: ignore[arg-type]
             operation=operation,
+            executed_items=executed_items,
             code=code,
             status=status,
             executed=self.rng.random() < 0.5,

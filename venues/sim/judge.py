@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Literal
 
 from gateway.model import (
     Ack,
+    AmendRequest,
     CancelRequest,
     CommandOperation,
     CommandReceipt,
@@ -149,6 +150,7 @@ class CampaignRecord:
         self._in_flight: dict[tuple[str, str], int] = {}  # cancels of a target awaiting their ack
         self._followers: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()  # set whenever a create's view moves (settle waits on it)
+        self._amends: dict[tuple[str, str], list[JudgedCommand]] = {}  # (venue, target cid) -> in send order
 
     # ------------------------------------------------------------------ sending
 
@@ -207,6 +209,43 @@ class CampaignRecord:
         # Keep send order within the target even when a concurrent sibling was answered first.
         earlier.append(command)
         earlier.sort(key=lambda c: c.sent_ns)
+        self._add(command)
+        return handle
+
+    async def submit_batch(
+        self, submit_batch: Callable[[list[OrderRequest]], Awaitable[list[CommandHandle]]], requests: list[OrderRequest]
+    ) -> list[CommandHandle]:
+        """``submit_batch`` is ``gw.submit_batch``: each item is judged as a create."""
+        assert all(r.client_order_id for r in requests), "the judge needs every item's client order id up front"
+        sent_ns = time.monotonic_ns()
+        handles = await submit_batch(requests)
+        for request, handle in zip(requests, handles, strict=True):
+            assert request.client_order_id is not None
+            command = JudgedCommand(
+                len(self.commands) + 1, CommandOperation.CREATE_ORDER, request.venue, request.instrument,
+                request.client_order_id, handle, sent_ns, request.transport,
+            )  # fmt: skip
+            self._add(command)
+            self._note_receipt(command, handle.ack.receipt)
+            self.follow(handle)
+        return handles
+
+    async def amend(
+        self, amend: Callable[[AmendRequest], Awaitable[CommandHandle]], request: AmendRequest
+    ) -> CommandHandle:
+        """``amend`` is ``gw.amend``; the target must be named by its client order id.
+
+        An amend's writes are matched to it like a cancel's: by target, each attempt to the amend
+        sent last before it arrived (a campaign sends an order's next amend after the last resolved).
+        """
+        assert request.client_order_id is not None, "the judge matches amends to their target's client order id"
+        sent_ns = time.monotonic_ns()
+        handle = await amend(request)
+        command = JudgedCommand(
+            len(self.commands) + 1, CommandOperation.AMEND_ORDER, request.venue, request.instrument,
+            request.client_order_id, handle, sent_ns, request.transport,
+        )  # fmt: skip
+        self._amends.setdefault((request.venue, request.client_order_id), []).append(command)
         self._add(command)
         return handle
 
@@ -317,6 +356,9 @@ class CampaignRecord:
                 "duplicates",
                 "sent_twice",
                 "exposure_mismatches",
+                "amends",
+                "amends_correct",
+                "amends_wrong",
             ),
             0,
         )
@@ -328,6 +370,9 @@ class CampaignRecord:
             if command.operation is CommandOperation.CREATE_ORDER:
                 counts["creates"] += 1
                 by_command[command.command_id] = self._judge_create(command, counts, findings)
+            elif command.operation is CommandOperation.AMEND_ORDER:
+                counts["amends"] += 1
+                by_command[command.command_id] = self._judge_amend(command, counts, findings)
             else:
                 counts["cancels"] += 1
                 by_command[command.command_id] = self._judge_cancel(command, cancel_truth, counts, findings)
@@ -465,6 +510,43 @@ class CampaignRecord:
             find("wrong", effect + facts)
             return WRONG
         counts["cancels_correct"] += 1
+        return CORRECT
+
+    def _amend_attempts(self, command: JudgedCommand) -> list[WriteAttempt]:
+        """This amend's writes at the venue: those that arrived after its send and before the next amend's."""
+        siblings = self._amends[(command.venue, command.order_cid)]
+        later = [c.sent_ns for c in siblings if c.sent_ns > command.sent_ns]
+        until = min(later) if later else None
+        return [
+            a
+            for a in self.sim.truth.attempts(command.order_cid, command.venue)
+            if a.operation == "amend" and a.arrived_ns >= command.sent_ns and (until is None or a.arrived_ns < until)
+        ]
+
+    def _judge_amend(self, command: JudgedCommand, counts: dict[str, int], findings: list[Finding]) -> str:
+        """ACCEPTED ⇔ the venue applied this amend; REJECTED ⇔ it did not; UNKNOWN is unresolved."""
+        receipt = command.handle.resolution
+        said = said_of(receipt)
+        attempts = self._amend_attempts(command)
+        facts = f"its writes at the venue {attempts_text(attempts)}; {order_text(self._truth_order(command))}"
+
+        def find(category: Category) -> None:
+            findings.append(Finding(category, command.n, "amend", command.venue, command.order_cid, said, facts))
+
+        if len(attempts) > 1:
+            counts["sent_twice"] += 1
+            find("sent_twice")
+            return WRONG
+        if receipt is None or receipt.status is CommandStatus.UNKNOWN_EXECUTION:
+            counts["unresolved"] += 1
+            find("unresolved")
+            return UNRESOLVED
+        took = bool(attempts) and attempts[0].processed
+        if (receipt.status is CommandStatus.ACCEPTED) != took:
+            counts["amends_wrong"] += 1
+            find("wrong")
+            return WRONG
+        counts["amends_correct"] += 1
         return CORRECT
 
     def _judge_gate(self, gate: GateSnapshot, counts: dict[str, int], findings: list[Finding]) -> None:

@@ -52,6 +52,7 @@ class Verdicts:
             for k in (
                 "creates_wrong",
                 "cancels_wrong",
+                "amends_wrong",
                 "stale_handles",
                 "unresolved",
                 "unjudgeable",
