@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.model import LIFECYCLE_KINDS, LifecycleEvent, utc_now
+from gateway.safety import DeadMansSwitch
 
 __all__ = [
     "AUDIT_ONLY_KINDS",
@@ -116,7 +117,8 @@ class PositionDrift(LifecycleEvent):
 
 
 # Audit-stream kinds that belong to no command: journaled and replicated, never routed to a handle.
-AUDIT_ONLY_KINDS: tuple[type[LifecycleEvent], ...] = (PositionDrift,)
+# A dead-man's switch change (gateway/safety.py) is one too.
+AUDIT_ONLY_KINDS: tuple[type[LifecycleEvent], ...] = (PositionDrift, DeadMansSwitch)
 
 # Built from the kinds rather than spelled out, so a lifecycle kind added to the model decodes here too.
 AnyAuditEvent: Any = Annotated[Union[(*LIFECYCLE_KINDS, *AUDIT_ONLY_KINDS)], Field(discriminator="kind")]

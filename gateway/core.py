@@ -103,6 +103,8 @@ class Gateway:
         self._id_prefix = f"{client_id_prefix}-{secrets.token_hex(4)}-"
         self._id_counter = itertools.count(1)
         self._halted: str | None = None
+        # Dead-man's switch changes told while the venues start, audited once the journal records.
+        self._starting: list[tuple[str, str, SwitchState, float, str]] | None = None
         self._open = False
         # None disables re-reading believed-live orders after a stream gap (gateway/refresh.py).
         self._refresh_policy = refresh
@@ -162,6 +164,7 @@ class Gateway:
     async def start(self) -> None:
         if self._open:
             return
+        self._starting = []
         self._gate_queue.start()
         self._journal = self._make_journal(self._journal_arg)
         self._reconciler = self._make_reconciler(self._reconcile_arg)
@@ -185,6 +188,9 @@ class Gateway:
             self._metrics.journal_started(self._journal, len(recovered))
             self._metrics.start()
         self._open = True
+        starting, self._starting = self._starting or [], None
+        for change in starting:
+            self.switch_changed(*change)
         for item in recovered:
             self._events.adopt_recovered(item.command, item.last_receipt)
 
@@ -433,6 +439,10 @@ class Gateway:
 
     def switch_changed(self, venue: str, scope: str, state: SwitchState, seconds: float, detail: str) -> None:
         """A venue's dead-man's switch changed state: logged (by the adapter) and put on the audit stream."""
+        if not self._open and self._starting is not None:
+            # A venue arms while it starts, before the journal numbers and records the stream.
+            self._starting.append((venue, scope, state, seconds, detail))
+            return
         self._bus.emit(
             None, DeadMansSwitch, switch_command_id(venue, scope),
             venue=venue, scope=scope, state=state, seconds=seconds, detail=detail,
