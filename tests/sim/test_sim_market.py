@@ -4,14 +4,18 @@ the engine's fills), and settings kept per account and symbol."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import aiohttp
+import orjson
 import pytest_asyncio
+import websockets
 
 from tests.sim.test_sim_binance import Raw as BinanceRaw
+from tests.sim.test_sim_binance import ws_request
 from tests.sim.test_sim_bybit import Raw as BybitRaw
 from venues.sim import SimExchange
 
@@ -133,4 +137,38 @@ async def test_bybit_book_candles_and_account_reads(sim: SimExchange, session: a
     for category in ("spot", "inverse", "option"):
         listing = await _public(session, f"{base}/v5/market/instruments-info?category={category}")
         assert isinstance(listing, dict) and listing["result"]["list"] == []
+    assert sim.unserved == []
+
+
+async def test_binance_ws_api_account_reads_and_the_bare_ws_stream(
+    sim: SimExchange, session: aiohttp.ClientSession
+) -> None:
+    raw = BinanceRaw(sim, session)
+    status, _, _ = await raw.call("POST", "/fapi/v1/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.002"
+                                  "&newClientOrderId=acct-1")  # fmt: skip
+    assert status == 200
+    _, rest_account, _ = await raw.call("GET", "/fapi/v2/account")
+    async with websockets.connect(sim.binance.ws_api_url) as api:
+        for n, method in enumerate(("account.status", "v2/account.balance", "account.position")):
+            await api.send(ws_request(raw, f"a{n}", method, {"symbol": "BTCUSDT"} if "position" in method else {}))
+            answer = orjson.loads(await api.recv())
+            assert (answer["id"], answer["status"]) == (f"a{n}", 200), answer
+            if method == "account.status":
+                assert answer["result"]["totalWalletBalance"] == rest_account["totalWalletBalance"]
+            elif method.endswith("balance"):
+                assert answer["result"][0]["asset"] == "USDT"
+            else:
+                assert [(p["symbol"], p["positionAmt"]) for p in answer["result"]] == [("BTCUSDT", "0.002")]
+        await api.send(ws_request(raw, "bad", "account.status", {}, secret="wrong"))
+        assert orjson.loads(await api.recv())["error"]["code"] == -1022
+    # the bare form: connect to /ws, then SUBSCRIBE with the listenKey
+    async with session.post(f"{sim.binance.rest_url}/fapi/v1/listenKey", headers={"X-MBX-APIKEY": raw.key}) as r:
+        key = (await r.json())["listenKey"]
+    async with websockets.connect(f"{sim.binance.stream_url}/ws") as bare:
+        await bare.send(orjson.dumps({"method": "SUBSCRIBE", "params": [key], "id": 7}).decode())
+        assert orjson.loads(await bare.recv()) == {"result": None, "id": 7}
+        await raw.call("POST", "/fapi/v1/order", "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.010"
+                       "&price=49000&newClientOrderId=bare-1")  # fmt: skip
+        event = orjson.loads(await asyncio.wait_for(bare.recv(), 5))
+        assert (event["e"], event["o"]["c"]) == ("ORDER_TRADE_UPDATE", "bare-1")  # raw events, no envelope
     assert sim.unserved == []

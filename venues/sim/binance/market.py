@@ -27,7 +27,7 @@ from venues.sim.engine import SimFill, SimInstrument, now_ms
 from venues.sim.unserved import add_missing
 from venues.sim.wire import fmt, fmt_free, places
 
-__all__ = ["BOOK_DEPTH_QTY", "INTERVAL_MS", "Market", "Settings", "routes"]
+__all__ = ["ACCOUNT_METHODS", "BOOK_DEPTH_QTY", "INTERVAL_MS", "Market", "Settings", "account_read", "routes"]
 
 # Standing liquidity the engine fills against at each side of the book (it fills any size).
 BOOK_DEPTH_QTY = Decimal("1000")
@@ -153,6 +153,21 @@ class Market:
                               "estimatedArrivalTime": 5, "busy": False}]}
             for a in assets
         ]  # fmt: skip
+
+
+ACCOUNT_METHODS = frozenset({"account.status", "account.balance", "account.position"})
+
+
+def account_read(d: BinanceDialect, name: str, account: str, params: dict[str, str]) -> Any:
+    """The WS API's account reads: the REST ``account`` / ``balance`` / ``positionRisk`` answers."""
+    if name == "account.status":
+        return d.payloads.account_json(account)
+    if name == "account.balance":
+        return d.payloads.balances_json(account)
+    symbol = params.get("symbol") or None
+    if symbol:
+        d.orders.instrument(symbol)
+    return d.payloads.positions_json(account, symbol)
 
 
 def _symbols(m: Market, params: dict[str, str]) -> list[SimInstrument] | None:

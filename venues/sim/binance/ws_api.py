@@ -1,6 +1,7 @@
 """Binance WebSocket API (``/ws-fapi/v1``, §6): ``order.place`` / ``order.cancel`` / ``order.modify`` /
-``order.status``, ``userDataStream.*`` and ``time``, HMAC per request, ``rateLimits`` in every answer (unless
-``returnRateLimits=false``), faults answered through ``fault_answers.ws_answer``."""
+``order.status``, ``account.status`` / ``.balance`` / ``.position``, ``userDataStream.*`` and ``time``, HMAC
+per request, ``rateLimits`` in every answer (unless ``returnRateLimits=false``), faults answered through
+``fault_answers.ws_answer``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from aiohttp import web
 from venues.sim.binance import fault_wire
 from venues.sim.binance.dialect import BinanceDialect
 from venues.sim.binance.errors import ApiError, error_response
+from venues.sim.binance.market import ACCOUNT_METHODS, account_read
 from venues.sim.fault_answers import ws_answer
 from venues.sim.sockets import serve_requests
 from venues.sim.wire import ws_send as _ws_send
@@ -83,6 +85,11 @@ async def _ws_frame(d: BinanceDialect, request: web.Request, ws: web.WebSocketRe
         if name == "time":
             d.limits.charge(request, 1)
             await _ws_send(ws, answer(200, {"result": {"serverTime": d.state.server_ms()}}))
+            return True
+        if name in ACCOUNT_METHODS:  # account.status / .balance / .position (and their v2/ forms), weight 5
+            d.limits.charge(request, 5)
+            account, sparams = d.signer.signed_ws(params)
+            await _ws_send(ws, answer(200, {"result": account_read(d, name, account, sparams)}))
             return True
         if name not in ("order.place", "order.cancel", "order.modify", "order.status"):
             raise ApiError(-1102, f"Unknown method '{method}'.")
