@@ -27,6 +27,7 @@ SUITES: dict[str, str] = {
     "benchmarks.bench_campaign": "every command of a fault campaign judged against the simulator's ground truth",
     "benchmarks.bench_replication": "audit stream on NATS JetStream: publish rate, before_send cost, takeover time",
     "benchmarks.bench_metrics": "CPU per command the gateway_* metrics add, on vs off at 50 in flight",
+    "benchmarks.bench_manage": "amend submit→ack next to a raw signed amend; a batch of 5 vs 5 single orders",
 }
 
 
@@ -120,6 +121,10 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(f"**{short}**: " + ", ".join(f"{k} = {v}" for k, v in _flatten(data).items()))
         lines.append("")
     lines += _campaign_markdown(results.get("campaign"))
+    if results.get("manage"):
+        from benchmarks.bench_manage import markdown as manage_markdown
+
+        lines += manage_markdown(results["manage"])
     return "\n".join(lines)
 
 
