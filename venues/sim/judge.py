@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Literal
 from gateway.model import (
     Ack,
     AmendRequest,
+    CancelAllRequest,
     CancelRequest,
     CommandOperation,
     CommandReceipt,
@@ -59,6 +60,7 @@ from gateway.model import (
     RecoveryCompleted,
     Transport,
 )
+from venues.sim.cancel_all_judge import judge_cancel_all
 from venues.sim.engine import SimOrder, WriteAttempt
 from venues.sim.exposure import GateSnapshot, Position, venue_positions
 from venues.sim.verdicts import (
@@ -151,6 +153,7 @@ class CampaignRecord:
         self._followers: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()  # set whenever a create's view moves (settle waits on it)
         self._amends: dict[tuple[str, str], list[JudgedCommand]] = {}  # (venue, target cid) -> in send order
+        self._cancel_alls: list[JudgedCommand] = []  # judged by venues/sim/cancel_all_judge.py
 
     # ------------------------------------------------------------------ sending
 
@@ -248,6 +251,44 @@ class CampaignRecord:
         self._amends.setdefault((request.venue, request.client_order_id), []).append(command)
         self._add(command)
         return handle
+
+    async def cancel_all(
+        self, cancel_all: Callable[..., Awaitable[CommandHandle]], venue: str, instrument: str | None = None
+    ) -> CommandHandle:
+        """``cancel_all`` is ``gw.cancel_all``."""
+        sent_ns = time.monotonic_ns()
+        handle = await cancel_all(venue, instrument)
+        self.adopt(handle, sent_ns)
+        return handle
+
+    async def halt(
+        self, halt: Callable[..., Awaitable[list[CommandHandle]]], reason: str, **flags: bool
+    ) -> list[CommandHandle]:
+        """``halt`` is ``gw.halt``: each cancel-all and flattening order it sends is judged."""
+        sent_ns = time.monotonic_ns()
+        handles = await halt(reason, **flags)
+        for handle in handles:
+            self.adopt(handle, sent_ns)
+        return handles
+
+    def adopt(self, handle: CommandHandle, sent_ns: int) -> None:
+        """A command the gateway sent on the campaign's behalf (a cancel-all, a flattening create)."""
+        request = handle.request
+        if isinstance(request, CancelAllRequest):
+            command = JudgedCommand(
+                len(self.commands) + 1, CommandOperation.CANCEL_ALL, handle.venue, handle.instrument, "", handle,
+                sent_ns, request.transport,
+            )  # fmt: skip
+            self._cancel_alls.append(command)
+            self._add(command)
+        elif isinstance(request, OrderRequest) and request.client_order_id:
+            command = JudgedCommand(
+                len(self.commands) + 1, CommandOperation.CREATE_ORDER, request.venue, request.instrument,
+                request.client_order_id, handle, sent_ns, request.transport,
+            )  # fmt: skip
+            self._add(command)
+            self._note_receipt(command, handle.ack.receipt)
+            self.follow(handle)
 
     def _add(self, command: JudgedCommand) -> None:
         self.commands.append(command)
@@ -359,6 +400,9 @@ class CampaignRecord:
                 "amends",
                 "amends_correct",
                 "amends_wrong",
+                "cancel_alls",
+                "cancel_alls_correct",
+                "cancel_alls_wrong",
             ),
             0,
         )
@@ -373,6 +417,10 @@ class CampaignRecord:
             elif command.operation is CommandOperation.AMEND_ORDER:
                 counts["amends"] += 1
                 by_command[command.command_id] = self._judge_amend(command, counts, findings)
+            elif command.operation is CommandOperation.CANCEL_ALL:
+                counts["cancel_alls"] += 1
+                verdict = judge_cancel_all(self.sim, command, self._cancel_alls, counts, findings)
+                by_command[command.command_id] = verdict
             else:
                 counts["cancels"] += 1
                 by_command[command.command_id] = self._judge_cancel(command, cancel_truth, counts, findings)

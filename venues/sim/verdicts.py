@@ -53,6 +53,7 @@ class Verdicts:
                 "creates_wrong",
                 "cancels_wrong",
                 "amends_wrong",
+                "cancel_alls_wrong",
                 "stale_handles",
                 "unresolved",
                 "unjudgeable",
