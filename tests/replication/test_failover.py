@@ -27,7 +27,7 @@ from venues.sim import SimExchange
 
 Links = Callable[..., Any]
 LEASE = LeaseConfig(ttl=1.5, interval=0.1, margin=0.7)
-SEEDS = 13  # per mode, to keep CI short (26 SIGKILLed primaries); `make bench` runs 50 per mode
+SEEDS = 25  # per mode: 50 SIGKILLed primaries in CI; `make bench` runs 50 per mode
 
 
 @pytest.mark.timeout(300)
