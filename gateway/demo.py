@@ -8,7 +8,10 @@ Some cancels are repeated once the first cancel of that order has resolved (what
 does after an UNKNOWN). A live table shows every command with the fault applied to that
 command itself; the final summary is the strict judge's (``venues.sim.judge``): each create,
 each cancel and each handle's final view against the simulator's ground truth, and the gate's
-positions against the venue's fills. Exit status 1 if any verdict is wrong, stale,
+positions against the venue's fills. Both venues arm their dead-man's switch (Binance
+``countdownCancelAll`` per instrument, Bybit DCP) and the run ends with the kill switch:
+``halt(cancel_open_orders=True, close_positions=True)`` with one cancel-all's answer lost,
+every cancel-all and flattening order judged too. Exit status 1 if any verdict is wrong, stale,
 unresolved or unjudgeable, any order was duplicated or sent twice, or the gate is off.
 """
 
@@ -35,6 +38,7 @@ from gateway.core import Gateway
 from gateway.handle import CommandHandle, ResolutionTimeout
 from gateway.model import (
     CancelRequest,
+    CommandOperation,
     CommandReceipt,
     CommandStatus,
     OrderRequest,
@@ -64,6 +68,7 @@ INSTRUMENTS: dict[str, tuple[str, Decimal, int]] = {
     "SOL/USDT:USDT": ("SOLUSDT", Decimal("1"), 2),
 }
 MAX_NOTIONAL_PER_ORDER = Decimal("2000")
+DEAD_MANS_SWITCH_SECONDS = 10.0  # each venue cancels our resting orders if the demo dies for this long
 
 
 @dataclass
@@ -357,6 +362,7 @@ class Demo:
                     sim.faults.clear()
                     self._say(live, "faults stopped; waiting for every command to resolve…")
                     await self._settle(live)
+                    await self._flatten(gw, live)
                     result = await self.verdicts(gate)
                     if live is not None:
                         live.update(self.table())
@@ -387,6 +393,7 @@ class Demo:
         return ReplicatedJournal(Journal(db), link, intents=self.args.intents), link
 
     def _venues(self, sim: SimExchange) -> list[Venue]:
+        sim.bybit.state.dcp_enabled = True  # what Bybit's account manager does for an account (not self-service)
         venues: list[Venue] = [
             BinanceUsdm(
                 sim.api_key,
@@ -396,6 +403,7 @@ class Demo:
                 stream_url=sim.binance.stream_url,
                 request_timeout=1.0,
                 recv_window_ms=2000,
+                dead_mans_switch_seconds=DEAD_MANS_SWITCH_SECONDS,
             )
         ]
         venues.append(
@@ -407,6 +415,7 @@ class Demo:
                 stream_url=sim.bybit.stream_url,
                 request_timeout=1.0,
                 recv_window_ms=2000,
+                dead_mans_switch_seconds=DEAD_MANS_SWITCH_SECONDS,
             )
         )
         return venues
@@ -467,6 +476,22 @@ class Demo:
             if row.handle is not None:
                 self._resolve(row, row.handle)
 
+    async def _flatten(self, gw: Gateway, live: Live | None) -> None:
+        """The kill switch at the end: cancel everything and flatten every position, through a lost answer."""
+        assert self.sim is not None and self.record is not None
+        # One lost answer, the venue having acted: the reconciler proves that cancel-all from evidence.
+        self.sim.faults.add(Fault(FaultKind.ACCEPT_THEN_5XX, venue="binance", operation="cancel_all", status=503))
+        self._say(live, "kill switch: halt, cancel every open order, flatten every position…")
+        handles = await self.record.halt(gw.halt, "demo: flatten", cancel_open_orders=True, close_positions=True)
+        for handle in handles:
+            op = "cancel-all" if handle.operation is CommandOperation.CANCEL_ALL else "flatten"
+            row = Row(len(self.rows) + 1, op, handle.venue, "rest", handle.instrument, handle.command_id)
+            self.rows.append(row)
+            self._answered(row, handle)
+            if live is not None:
+                live.update(self.table())
+        await self._settle(live)
+
     def _say(self, live: Live | None, text: str) -> None:
         if live is None:
             self.console.print(text)
@@ -485,6 +510,7 @@ class Demo:
             ("acks UNKNOWN_EXECUTION (settled by the reconciler)", str(unknown_acks)),
             ("creates correct / wrong", f"{c['creates_correct']} / {c['creates_wrong']}"),
             ("cancels correct / wrong", f"{c['cancels_correct']} / {c['cancels_wrong']}"),
+            ("cancel-alls (kill switch) correct / wrong", f"{c['cancel_alls_correct']} / {c['cancel_alls_wrong']}"),
             ("handles stale (final view differs from the venue)", str(c["stale_handles"])),
             ("unresolved / unjudgeable", f"{c['unresolved']} / {c['unjudgeable']}"),
             ("duplicates / sent twice", f"{c['duplicates']} / {c['sent_twice']}"),

@@ -514,7 +514,7 @@ class CampaignRecord:
     def attempts_of(self, handle: CommandHandle) -> list[WriteAttempt]:
         """The writes of this command the venue received (a cancel: matched as ``judge`` does)."""
         command = self._by_id.get(handle.command_id)
-        if command is None:
+        if command is None or command.operation is CommandOperation.CANCEL_ALL:  # a cancel-all's: switches.log
             return []
         if command.operation is CommandOperation.CREATE_ORDER:
             return [a for a in self.sim.truth.attempts(command.order_cid, command.venue) if a.operation == "create"]
