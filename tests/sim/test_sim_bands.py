@@ -13,6 +13,7 @@ import pytest_asyncio
 from tests.sim.test_sim_binance import Raw as BinanceRaw
 from tests.sim.test_sim_bybit import Raw as BybitRaw
 from tests.sim.test_sim_bybit import order_body
+from venues.bybit.schemas.parse import order_report
 from venues.sim import SimExchange
 
 
@@ -96,3 +97,18 @@ async def test_bybit_moves_an_out_of_band_price_to_the_edge(sim: SimExchange, se
     assert (await raw.create("buy-high-2", price="53000"))["retCode"] == 0
     high = sim.truth.order("buy-high-2", "bybit")
     assert high is not None and high.price == Decimal("52500.00")
+
+
+async def test_a_bybit_market_order_shows_its_protection_price(
+    sim: SimExchange, session: aiohttp.ClientSession
+) -> None:
+    raw = BybitRaw(sim, session)
+    ack = await raw.create("mkt", orderType="Market", price=None, qty="0.010")
+    assert ack["retCode"] == 0
+    status, body, _ = await raw.get("/v5/order/history", "category=linear&symbol=BTCUSDT&orderLinkId=mkt")
+    assert status == 200
+    (item,) = body["result"]["list"]
+    # as on the venue (fixture bybit-ccxt-Y3): the bound X beyond the fill, not a limit of ours
+    assert (item["orderType"], item["avgPrice"], item["price"]) == ("Market", "50000.00", "52500.00")
+    report = order_report(item, venue="bybit", unify=lambda s: "BTC/USDT:USDT")
+    assert report.price is None and report.average_price == Decimal("50000")

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from venues.sim.bybit.bands import protection_price
 from venues.sim.bybit.errors import ApiError
 from venues.sim.bybit.limits import HDR_KEY
 from venues.sim.bybit.state import BybitState
@@ -116,6 +117,8 @@ class Payloads:
         inst = self.engine.instruments[order.symbol]
         pp, qp = _places(inst.tick_size), _places(inst.step_size)
         price = order.price if order.price is not None else Decimal(0)
+        if order.type == "MARKET":  # Bybit shows a Market order's slippage-protection bound as its price
+            price = protection_price(self.state, inst, order.side, order.avg_price or inst.mark_price)
         leaves = order.leaves_qty
         fees = sum((f.commission for f in order.fills), Decimal(0))
         if order.status == "CANCELED" and order.cancel_reason == POST_ONLY_CANCEL_REASON:
