@@ -21,6 +21,7 @@ from gateway.handle import CommandHandle
 from gateway.model import (
     Ack,
     AmendRequest,
+    CancelAllRequest,
     CancelRequest,
     CommandAck,
     CommandOperation,
@@ -46,6 +47,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Ack",
     "AmendRequest",
+    "CancelAllRequest",
     "CancelRequest",
     "CommandAck",
     "CommandHandle",
