@@ -12,9 +12,15 @@ from typing import Any
 
 import orjson
 import pytest
-from binance import AsyncClient, BinanceSocketManager, Client
+
+# python-binance and binance-futures-connector both install the ``binance`` package and each ships its
+# ``binance/__init__.py`` (the connector's is empty): whichever pip installed last wins, so python-binance
+# is imported by its modules, never from the package root.
+from binance.async_client import AsyncClient
+from binance.client import Client
 from binance.um_futures import UMFutures
 from binance.websocket.um_futures.websocket_client import UMFuturesWebsocketClient
+from binance.ws.streams import BinanceSocketManager
 
 from tests.conformance.conftest import Served
 from venues.sim.engine import SimOrder
