@@ -31,10 +31,10 @@ from venues.binance.filters import order_rate_limits, parse_exchange_info, rate_
 from venues.binance.manage import BinanceManage
 from venues.binance.market_stream import BinanceMarkStream
 from venues.binance.rest import BinanceRest, NotFound
-from venues.binance.switch import BinanceSafety
 from venues.binance.schemas.answer import cancel_answer, create_answer
 from venues.binance.schemas.frames import mark_prices, server_time_ms
 from venues.binance.schemas.parse import order_report, trade_report
+from venues.binance.switch import BinanceSafety
 from venues.binance.user_stream import UserStream
 from venues.binance.ws_api import BinanceWsApi
 from venues.common import WriteAnswer, check_id, fmt_decimal

@@ -26,10 +26,10 @@ from venues.bybit.filters import parse_instruments
 from venues.bybit.manage import BybitManage
 from venues.bybit.market_stream import BybitMarkStream
 from venues.bybit.rest import BybitRest
-from venues.bybit.switch import BybitSafety
 from venues.bybit.schemas.answer import cancel_ack, create_ack
 from venues.bybit.schemas.frames import cursor_page, is_fill, mark_prices, server_time_ms
 from venues.bybit.schemas.parse import ParseError, order_report, trade_report
+from venues.bybit.switch import BybitSafety
 from venues.bybit.user_stream import PrivateStream
 from venues.bybit.ws_api import BybitTradeWs
 from venues.common import WriteAnswer, check_id, fmt_decimal
