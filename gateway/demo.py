@@ -37,6 +37,7 @@ from rich.table import Table
 from gateway.core import Gateway
 from gateway.handle import CommandHandle, ResolutionTimeout
 from gateway.model import (
+    AmendRequest,
     CancelRequest,
     CommandOperation,
     CommandReceipt,
@@ -104,6 +105,7 @@ class Demo:
         self.sim: SimExchange | None = None
         self.record: CampaignRecord | None = None
         self.venue_names: list[str] = []
+        self.amending: set[str] = set()  # resting orders with an amend not yet resolved
 
     # ------------------------------------------------------------------ output
 
@@ -174,7 +176,7 @@ class Demo:
                 self._resolve(row, handle)
             elif isinstance(event, OrderUpdate):
                 row.state = event.order.state.value
-                if row.op == "create" and event.order.state.is_terminal and row in self.resting:
+                if row.op in ("create", "batch") and event.order.state.is_terminal and row in self.resting:
                     self.resting.remove(row)
 
     def _resolve(self, row: Row, handle: CommandHandle) -> None:
@@ -186,7 +188,7 @@ class Demo:
         if current.order_state is not None and not row.state:
             row.state = current.order_state.value
         if (
-            row.op == "create"
+            row.op in ("create", "batch")
             and current.status is CommandStatus.ACCEPTED
             and row.instrument
             and (current.order_state in (None, OrderState.NEW, OrderState.PARTIALLY_FILLED))
@@ -235,6 +237,67 @@ class Demo:
         assert self.record is not None
         handle = await self.record.submit(gw.submit, request, follow=False)
         self._answered(row, handle)
+
+    async def batch(self, gw: Gateway, venue: str, transport: Transport) -> None:
+        """Three resting orders in one ``submit_batch`` (each item its own row, judged as a create)."""
+        assert self.sim is not None and self.record is not None
+        rows, requests = [], []
+        for _ in range(3):
+            instrument = self.rng.choice(list(INSTRUMENTS))
+            native, qty, _ = INSTRUMENTS[instrument]
+            inst = self.sim.venues[venue].engine.instrument(native)
+            side = self.rng.choice([Side.BUY, Side.SELL])
+            away = Decimal(1) - side.sign * Decimal(self.rng.randint(5, 30)) / Decimal(1000)
+            price = ((inst.mark_price * away) / inst.tick_size).quantize(Decimal(1)) * inst.tick_size
+            cid = gw.new_client_order_id()
+            row = Row(len(self.rows) + 1, "batch", venue, transport.value.lower(), instrument, cid)
+            self.rows.append(row)
+            self.by_cid[cid] = row
+            rows.append(row)
+            requests.append(
+                OrderRequest(venue=venue, instrument=instrument, side=side, type=OrderType.LIMIT, quantity=qty,
+                             price=price, client_order_id=cid, transport=transport)
+            )  # fmt: skip
+        handles = await self.record.submit_batch(gw.submit_batch, requests, follow=False)
+        for row, handle in zip(rows, handles, strict=True):
+            self._answered(row, handle)
+
+    async def amend(self, gw: Gateway) -> None:
+        """Move a resting order a few ticks further from the mark (one amend of an order at a time)."""
+        assert self.sim is not None and self.record is not None
+        free = [r for r in self.resting if r.command_id not in self.amending]
+        if not free:
+            return
+        target = self.rng.choice(free)
+        order = self.sim.venues[target.venue].engine.find(
+            self.sim.api_key, INSTRUMENTS[target.instrument][0], client_order_id=target.command_id
+        )
+        if order is None or not order.is_open or order.price is None:
+            return
+        tick = self.sim.venues[target.venue].engine.instrument(order.symbol).tick_size
+        sign = 1 if order.side == "BUY" else -1
+        price = order.price - sign * tick * self.rng.randint(1, 3)
+        transport = self.rng.choice([Transport.REST, Transport.WEBSOCKET])
+        row = Row(len(self.rows) + 1, "amend", target.venue, transport.value.lower(), target.instrument, "",
+                  target=target.command_id)  # fmt: skip
+        self.rows.append(row)
+        self.amending.add(target.command_id)
+        request = AmendRequest(venue=target.venue, instrument=target.instrument, client_order_id=target.command_id,
+                               price=price, transport=transport)  # fmt: skip
+        handle = await self.record.amend(gw.amend, request)
+        row.command_id = handle.command_id
+        self._answered(row, handle)
+        self._spawn_wait(handle, target.command_id)
+
+    def _spawn_wait(self, handle: CommandHandle, target: str) -> None:
+        async def wait() -> None:
+            with contextlib.suppress(ResolutionTimeout):
+                if (await handle.resolved()).status is not CommandStatus.UNKNOWN_EXECUTION:
+                    self.amending.discard(target)
+
+        task = asyncio.create_task(wait())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     async def cancel(self, gw: Gateway) -> None:
         if not self.resting:
@@ -353,6 +416,7 @@ class Demo:
                         probability=args.fault_rate,
                         timeout_hold_seconds=1.5,
                         visibility_delay_seconds=1.5,
+                        operations=("create", "cancel", "amend", "batch"),
                     )
                 )
                 live = None if args.plain else Live(self.table(), console=self.console, refresh_per_second=4)
@@ -434,14 +498,18 @@ class Demo:
             roll = self.rng.random()
             if step == refusal_at:
                 await self.place(gw, venue, instrument, market=False, transport=transport, big=True)
-            elif roll < 0.55:
+            elif roll < 0.45:
                 await self.place(gw, venue, instrument, market=False, transport=transport)
-            elif roll < 0.70:
+            elif roll < 0.53:
+                await self.batch(gw, venue, transport)
+            elif roll < 0.64:
                 await self.place(gw, venue, instrument, market=True, transport=transport)
-            elif roll < 0.86:
+            elif roll < 0.78:
                 await self.cancel(gw)
-            elif roll < 0.92:
+            elif roll < 0.84:
                 await self.cancel_again(gw)
+            elif roll < 0.93:
+                await self.amend(gw)
             else:
                 self._move_mark(venue, instrument)
             if live is not None:
@@ -510,6 +578,7 @@ class Demo:
             ("acks UNKNOWN_EXECUTION (settled by the reconciler)", str(unknown_acks)),
             ("creates correct / wrong", f"{c['creates_correct']} / {c['creates_wrong']}"),
             ("cancels correct / wrong", f"{c['cancels_correct']} / {c['cancels_wrong']}"),
+            ("amends correct / wrong", f"{c['amends_correct']} / {c['amends_wrong']}"),
             ("cancel-alls (kill switch) correct / wrong", f"{c['cancel_alls_correct']} / {c['cancel_alls_wrong']}"),
             ("handles stale (final view differs from the venue)", str(c["stale_handles"])),
             ("unresolved / unjudgeable", f"{c['unresolved']} / {c['unjudgeable']}"),
@@ -531,7 +600,7 @@ class Demo:
         assert self.sim is not None
         receipt = row.receipt
         said = "nothing" if receipt is None else f"{receipt.status.value} {receipt.order_state or ''}".strip()
-        cid = row.command_id if row.op == "create" else (row.target or "")
+        cid = row.command_id if row.op in ("create", "batch") else (row.target or "")
         truth = self.sim.truth.order(cid, row.venue)
         known = "no order" if truth is None else f"order {truth.order_id} {truth.status}"
         attempts = [f"{a.operation}/{a.transport}:{a.outcome}" for a in self.sim.truth.attempts(cid, row.venue)]

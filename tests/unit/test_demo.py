@@ -22,6 +22,8 @@ async def test_a_short_demo_passes_the_strict_judge_with_repeated_cancels() -> N
     counts = demo.record.judge().counts
     assert counts["creates"] > 20 and counts["cancels"] > 5 and counts["repeated_cancels"] >= 1
     assert counts["creates_wrong"] == counts["cancels_wrong"] == counts["stale_handles"] == 0
+    # issue 15: the demo amends and batches through the faults too, and every amend is judged correct
+    assert counts["amends"] >= 1 and counts["amends_wrong"] == 0 and any(r.op == "batch" for r in demo.rows)
     cancels = [r for r in demo.rows if r.op == "cancel"]
     for row in cancels:
         assert row.handle is not None

@@ -216,9 +216,13 @@ class CampaignRecord:
         return handle
 
     async def submit_batch(
-        self, submit_batch: Callable[[list[OrderRequest]], Awaitable[list[CommandHandle]]], requests: list[OrderRequest]
+        self,
+        submit_batch: Callable[[list[OrderRequest]], Awaitable[list[CommandHandle]]],
+        requests: list[OrderRequest],
+        *,
+        follow: bool = True,
     ) -> list[CommandHandle]:
-        """``submit_batch`` is ``gw.submit_batch``: each item is judged as a create."""
+        """``submit_batch`` is ``gw.submit_batch``: each item is judged as a create (``follow`` as in ``submit``)."""
         assert all(r.client_order_id for r in requests), "the judge needs every item's client order id up front"
         sent_ns = time.monotonic_ns()
         handles = await submit_batch(requests)
@@ -230,7 +234,8 @@ class CampaignRecord:
             )  # fmt: skip
             self._add(command)
             self._note_receipt(command, handle.ack.receipt)
-            self.follow(handle)
+            if follow:
+                self.follow(handle)
         return handles
 
     async def amend(
@@ -518,6 +523,8 @@ class CampaignRecord:
             return []
         if command.operation is CommandOperation.CREATE_ORDER:
             return [a for a in self.sim.truth.attempts(command.order_cid, command.venue) if a.operation == "create"]
+        if command.operation is CommandOperation.AMEND_ORDER:
+            return self._amend_attempts(command)
         matched = self._match_target((command.venue, command.order_cid)).get(command.command_id)
         return matched if isinstance(matched, list) else []
 
