@@ -19,15 +19,17 @@ Owned by ``Gateway`` (this module holds the work; ``core`` only delegates):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from gateway.account import Balance, Position, PositionDrift
+from gateway.account import Balance, HedgeModeError, Position, PositionDrift, PositionMode, position_command_id
 from gateway.bus import EventBus
 from gateway.gate_queue import GateQueue
+from gateway.model import utc_now
 from gateway.ports import GatePort, Venue
 
 __all__ = ["Accounts", "PositionCheckPolicy"]
@@ -72,6 +74,7 @@ class Accounts:
         self._balances: dict[Key, Balance] = {}
         self._suspects: dict[Key, tuple[Decimal, Decimal, int]] = {}  # venue qty, gate qty, sightings
         self._task: asyncio.Task[None] | None = None
+        self._waiters: list[tuple[Key, Decimal, asyncio.Future[Position]]] = []
         self.drifts: deque[PositionDrift] = deque(maxlen=1000)  # the latest, for a status page or a test
 
     # ------------------------------------------------------------------ reads
@@ -126,6 +129,28 @@ class Accounts:
             del self._positions[key]
         for position in found:
             self._positions[(position.venue, position.instrument)] = position
+        self._wake()
+
+    async def wait_position(
+        self, venue: str, instrument: str, quantity: Decimal, timeout: float | None = None
+    ) -> Position:
+        """Return once the venue has shown ``quantity`` for the position (a stream push or a read)."""
+        key = (venue, instrument)
+        held = self._positions.get(key)
+        if (held.quantity if held is not None else ZERO) == quantity:
+            return held or Position.at_mark(venue, instrument, ZERO, ZERO, ZERO)
+        waiter: asyncio.Future[Position] = asyncio.get_running_loop().create_future()
+        self._waiters.append((key, quantity, waiter))
+        try:
+            return await asyncio.wait_for(waiter, timeout)
+        finally:
+            self._waiters = [w for w in self._waiters if w[2] is not waiter]
+
+    def _wake(self) -> None:
+        for key, quantity, waiter in self._waiters:
+            held = self._positions.get(key)
+            if not waiter.done() and (held.quantity if held is not None else ZERO) == quantity:
+                waiter.set_result(held or Position.at_mark(key[0], key[1], ZERO, ZERO, ZERO))
 
     # ------------------------------------------------------------------ the user streams
 
@@ -141,3 +166,141 @@ class Accounts:
             old = self._balances.get(bkey)
             if old is None or old.updated_at <= balance.updated_at:
                 self._balances[bkey] = balance
+        if positions and self._waiters:
+            self._wake()
+
+    # ------------------------------------------------------------------ start and the position check
+
+    async def start(self) -> None:
+        """Refuse a hedge-mode account; seed the gate; start the position check (see the module docstring)."""
+        venues = list(self._venues.values())
+        modes = await asyncio.gather(*(v.position_mode() for v in venues))
+        for venue, mode in zip(venues, modes, strict=True):
+            if mode is PositionMode.HEDGE:
+                raise HedgeModeError(venue.name, venue.switch_to_one_way)
+        if self._gate is None:
+            return
+        await asyncio.gather(*(self._seed(v) for v in venues))
+        if self._policy is not None:
+            self._task = asyncio.create_task(self._loop(self._policy.interval_seconds), name="gateway:position-check")
+
+    async def _seed(self, venue: Venue) -> None:
+        gate = self._gate
+        assert gate is not None
+        as_of_ms = int(utc_now().timestamp() * 1000)
+        positions, orders = await asyncio.gather(venue.positions(), venue.account_open_orders())
+        self._replace_positions(venue.name, positions)
+        for instrument in {p.instrument for p in positions} | {o.instrument for o in orders}:
+            venue.watch_reference(instrument)
+        # Through the gate's queue, so it lands in order with the stream updates received meanwhile.
+        self._gate_queue.put(gate.seed_account, venue.name, positions, orders, as_of_ms)
+        await self._gate_queue.join()
+        log.info(
+            "%s: gate seeded from the venue: %d position(s), %d open order(s)", venue.name, len(positions), len(orders)
+        )
+
+    async def gate_positions(self) -> dict[Key, Decimal]:
+        """The signed quantities the gate holds, once it has applied every update received so far."""
+        if self._gate is None:
+            return {}
+        await self._gate_queue.join()
+        return {key: qty for key, (qty, _) in (await self._gate.held_positions()).items()}
+
+    async def wait_gate_position(
+        self, venue: str, instrument: str, quantity: Decimal, timeout: float | None = None
+    ) -> None:
+        """Return once the gate holds ``quantity`` for the position (woken by each gate job, never polled)."""
+
+        async def reached() -> None:
+            while True:
+                done = self._gate_queue.done_count
+                if (await self.gate_positions()).get((venue, instrument), ZERO) == quantity:
+                    return
+                await self._gate_queue.done_beyond(done)
+
+        await asyncio.wait_for(reached(), timeout)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _loop(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.check()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a failed read is retried at the next interval
+                log.warning("position check failed: %r", exc)
+
+    async def check(self, venue: str | None = None) -> list[PositionDrift]:
+        """Compare each venue's positions with the gate's now; return the drifts proved (and adopted)."""
+        gate = self._gate
+        if gate is None:
+            return []
+        chosen = self._chosen(venue)
+        reads = await asyncio.gather(*(v.positions() for v in chosen))
+        await self._gate_queue.join()  # every update received before the read is in the gate's figure
+        held = await gate.held_positions()
+        confirmations = self._policy.confirmations if self._policy is not None else 1
+        drifts: list[PositionDrift] = []
+        for v, found in zip(chosen, reads, strict=True):
+            self._replace_positions(v.name, found)
+            shown = {p.instrument: p for p in found if not p.is_flat}
+            instruments = set(shown) | {i for (name, i), q in held.items() if name == v.name and q}
+            for instrument in sorted(instruments):
+                key = (v.name, instrument)
+                venue_qty = shown[instrument].quantity if instrument in shown else ZERO
+                gate_qty = held.get(key, (ZERO, ZERO))[0]
+                if venue_qty == gate_qty:
+                    self._suspects.pop(key, None)
+                    continue
+                seen = self._suspects.get(key)
+                sightings = seen[2] + 1 if seen is not None and seen[:2] == (venue_qty, gate_qty) else 1
+                if sightings < confirmations:
+                    self._suspects[key] = (venue_qty, gate_qty, sightings)
+                    continue
+                self._suspects.pop(key, None)
+                drifts.append(await self._drift(v, instrument, shown.get(instrument), gate_qty, held.get(key)))
+        return drifts
+
+    async def _drift(
+        self,
+        venue: Venue,
+        instrument: str,
+        position: Position | None,
+        gate_qty: Decimal,
+        held: tuple[Decimal, Decimal] | None,
+    ) -> PositionDrift:
+        gate = self._gate
+        assert gate is not None
+        mark = position.mark_price if position is not None else (venue.reference_price(instrument) or ZERO)
+        adopted = position or Position.at_mark(venue.name, instrument, ZERO, ZERO, mark)
+        event = self._bus.emit(
+            None,
+            PositionDrift,
+            position_command_id(venue.name, instrument),
+            venue=venue.name,
+            instrument=instrument,
+            venue_quantity=adopted.quantity,
+            gate_quantity=gate_qty,
+            venue_notional=adopted.notional,
+            gate_notional=held[1] if held is not None else ZERO,
+            mark_price=mark,
+        )
+        assert isinstance(event, PositionDrift)
+        log.warning(
+            "position drift on %s %s: the venue shows %s, the gate held %s; adopting the venue's figure",
+            venue.name,
+            instrument,
+            adopted.quantity,
+            gate_qty,
+        )
+        self._gate_queue.put(gate.adopt_position, adopted)
+        await self._gate_queue.join()
+        self.drifts.append(event)
+        return event

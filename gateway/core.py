@@ -26,11 +26,12 @@ import itertools
 import logging
 import secrets
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from gateway.account import Balance, Position
+from gateway.account import Balance, Position, PositionDrift
 from gateway.accounts import Accounts, PositionCheckPolicy
 from gateway.bus import EventBus
 from gateway.errors import DuplicateCommandError, GatewayClosedError, UnknownVenueError
@@ -100,6 +101,8 @@ class Gateway:
         self._bus = EventBus()
         self._handles = HandleRegistry(self._bus)
         self._gate_queue = GateQueue()
+        if gate is not None:
+            self._handles.caught_up = self._gate_queue.caught_up
         self._id_prefix = f"{client_id_prefix}-{secrets.token_hex(4)}-"
         self._id_counter = itertools.count(1)
         self._halted: str | None = None
@@ -179,6 +182,12 @@ class Gateway:
             recovered = await self._journal.open_run(list(self._venues))
             self._bus.resume_from(self._journal.last_sequence)
             self._bus.add_tap(self._journal.record_event)
+        try:
+            # A hedge-mode account is refused; the gate is seeded from the venues before any submit.
+            await self._accounts.start()
+        except BaseException:
+            await self.close()
+            raise
         if self._reconciler is not None:
             await self._reconciler.start()
         if self._metrics is not None:
@@ -198,6 +207,7 @@ class Gateway:
         if not self._open and not self._gate_queue.running:
             return
         self._open = False
+        await self._accounts.close()
         if self._refresher is not None:
             await self._refresher.close()
         if self._reconciler is not None:
@@ -320,6 +330,34 @@ class Gateway:
     async def balances(self, venue: str | None = None) -> list[Balance]:
         """Every balance of one venue account (or all), read from the venue now."""
         return await self._accounts.balances(venue)
+
+    async def check_positions(self, venue: str | None = None) -> list[PositionDrift]:
+        """Run the position check now (it also runs every ``PositionCheckPolicy.interval_seconds``)."""
+        return await self._accounts.check(venue)
+
+    def known_positions(self, venue: str | None = None) -> list[Position]:
+        """The positions as the last read and the user streams since have left them (no venue read)."""
+        return self._accounts.known_positions(venue)
+
+    def known_balances(self, venue: str | None = None) -> list[Balance]:
+        """The balances as the last read and the user streams since have left them (no venue read)."""
+        return self._accounts.known_balances(venue)
+
+    async def gate_positions(self) -> dict[tuple[str, str], Decimal]:
+        """The signed quantity per (venue, instrument) the gate holds, once it applied every update so far."""
+        return await self._accounts.gate_positions()
+
+    async def wait_gate_position(
+        self, venue: str, instrument: str, quantity: Decimal, timeout: float | None = None
+    ) -> None:
+        """Return once the gate holds ``quantity`` for the position; raises ``TimeoutError`` on timeout."""
+        await self._accounts.wait_gate_position(venue, instrument, quantity, timeout)
+
+    async def wait_position(
+        self, venue: str, instrument: str, quantity: Decimal, timeout: float | None = None
+    ) -> Position:
+        """Return once the venue shows ``quantity`` for the position (its stream or a read); raises on timeout."""
+        return await self._accounts.wait_position(venue, instrument, quantity, timeout)
 
     async def reconcile(self) -> list[ReconcileReport]:
         """Run one reconciliation pass now over every tracked command."""

@@ -25,6 +25,9 @@ class GateQueue:
     def __init__(self) -> None:
         self._queue: asyncio.Queue[_Job] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._put = 0  # jobs queued so far
+        self._done = 0  # jobs run so far (in queue order, so the first _done of them)
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
 
     @property
     def running(self) -> bool:
@@ -38,7 +41,29 @@ class GateQueue:
         """Queue ``fn(*args)`` behind every job queued before it."""
         if self._queue is None:
             return
+        self._put += 1
         self._queue.put_nowait(lambda: fn(*args))
+
+    @property
+    def done_count(self) -> int:
+        """How many jobs have run so far."""
+        return self._done
+
+    async def done_beyond(self, count: int) -> None:
+        """Return once more than ``count`` jobs have run (an event to wait on, never a poll)."""
+        if self._done > count:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((count + 1, waiter))
+        await waiter
+
+    async def caught_up(self) -> None:
+        """Return once every job queued before this call has run: at once when none is pending."""
+        if self._task is None or self._done >= self._put:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((self._put, waiter))
+        await waiter
 
     def empty(self) -> bool:
         return self._queue is None or self._queue.empty()
@@ -57,6 +82,7 @@ class GateQueue:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        self._wake(everyone=True)
 
     async def _drain(self) -> None:
         assert self._queue is not None
@@ -68,3 +94,16 @@ class GateQueue:
                 log.exception("portfolio gate bookkeeping failed")
             finally:
                 self._queue.task_done()
+                self._done += 1
+                if self._waiters:
+                    self._wake()
+
+    def _wake(self, everyone: bool = False) -> None:
+        waiting = []
+        for target, waiter in self._waiters:
+            if everyone or target <= self._done:
+                if not waiter.done():
+                    waiter.set_result(None)
+            else:
+                waiting.append((target, waiter))
+        self._waiters = waiting

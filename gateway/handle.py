@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
@@ -72,6 +72,7 @@ class CommandHandle:
 
     __slots__ = (
         "_ack",
+        "_caught_up",
         "_delivered",
         "_events",
         "_final",
@@ -124,6 +125,9 @@ class CommandHandle:
         self._resolution_waiters: list[asyncio.Future[None]] = []
         self._settler = False
         self._final = False
+        # Set by the gateway when a gate is on: waits until the gate has applied everything seen so far,
+        # so a resolved() that returns a fill never runs ahead of the gate's exposure.
+        self._caught_up: Callable[[], Awaitable[None]] | None = None
 
     @classmethod
     def _create(cls, **kwargs: object) -> CommandHandle:
@@ -209,6 +213,8 @@ class CommandHandle:
         """The receipt resolved as far as the evidence allows (see the module docstring)."""
         current = self._current_resolution()
         if current is not None:
+            if self._caught_up is not None:
+                await self._caught_up()
             return current
         if not self._settler:
             raise ResolutionTimeout(f"command {self.command_id} is UNKNOWN_EXECUTION and no reconciler is settling it")
@@ -225,6 +231,8 @@ class CommandHandle:
                 self._resolution_waiters.remove(fut)
         current = self._current_resolution()
         assert current is not None
+        if self._caught_up is not None:
+            await self._caught_up()
         return current
 
     def statistics(self) -> HandleStatistics:

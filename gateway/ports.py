@@ -296,8 +296,17 @@ class RecoveredCommand:
 class GatePort(Protocol):
     """Portfolio gate as ``Gateway`` uses it (implemented by ``risk.PortfolioGate``)."""
 
-    async def check_and_reserve(self, request: OrderRequest, reference_price: Decimal | None) -> None:
-        """Check every limit and reserve the order's exposure atomically; raise ``RiskRejected``."""
+    async def check_and_reserve(
+        self, request: OrderRequest, reference_price: Decimal | None, reference_age: float | None = None
+    ) -> None:
+        """Check every limit and reserve the order's exposure atomically; raise ``RiskRejected``.
+
+        ``reference_age``: seconds since ``reference_price`` was received (a MARKET order is checked
+        against it, and refused when it is older than the gate allows).
+        """
+
+    def reference_age_limit(self) -> float | None:
+        """The oldest reference price a MARKET order may be checked against (None: any)."""
 
     async def on_receipt(self, request: OrderRequest, receipt: CommandReceipt) -> None:
         """A receipt for a create: REJECTED releases, ACCEPTED with fills converts, UNKNOWN keeps."""
@@ -307,6 +316,19 @@ class GatePort(Protocol):
 
     async def on_reconciled(self, request: OrderRequest, report: ReconcileReport) -> None:
         """ABSENT releases the reservation; SYNCHRONIZED converts/releases per the order's state."""
+
+    async def seed_account(
+        self, venue: str, positions: Sequence[Position], open_orders: Sequence[OrderReport], as_of_ms: int
+    ) -> None:
+        """The venue's state at start: positions become position exposure; resting orders the gate did not
+        reserve count like reservations; fills of outside orders stamped before ``as_of_ms`` are in the
+        positions already."""
+
+    async def adopt_position(self, position: Position) -> None:
+        """The venue's figure replaces the gate's (a proved drift)."""
+
+    async def held_positions(self) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
+        """(venue, instrument) -> (signed quantity, signed notional) as the gate holds them."""
 
     async def amend_reserve(self, target: str, current: OrderReport, price: Decimal, quantity: Decimal) -> None:
         """Before an amend of ``target`` is sent: a rise in exposure is checked like a new order and reserved now

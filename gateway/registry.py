@@ -8,6 +8,7 @@ then its bus routes are dropped and it moves to a bounded list of recent handles
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 
 from gateway.bus import EventBus
 from gateway.handle import CommandHandle, HandleState
@@ -25,6 +26,8 @@ class HandleRegistry:
         self._bus = bus
         self.live: dict[str, CommandHandle] = {}
         self._recent: OrderedDict[str, CommandHandle] = OrderedDict()
+        # The gate's catch-up (GateQueue.caught_up) when a gate is on: every handle's resolved() awaits it.
+        self.caught_up: Callable[[], Awaitable[None]] | None = None
 
     def __contains__(self, command_id: str) -> bool:
         return command_id in self.live or command_id in self._recent
@@ -50,6 +53,7 @@ class HandleRegistry:
             client_order_id=client_order_id,
             request=request,
         )
+        handle._caught_up = self.caught_up
         self.live[command_id] = handle
         return handle
 

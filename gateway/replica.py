@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from gateway.account import AUDIT_ONLY_KINDS
 from gateway.fold import CommandFold, advances
 from gateway.journal import AuditItem, IntentEntry, JournalReader
 from gateway.model import (
@@ -214,6 +215,8 @@ class StateReplica:
         state.request = cmd.request
 
     def _apply_event(self, event: LifecycleEvent) -> None:
+        if isinstance(event, AUDIT_ONLY_KINDS):
+            return  # a position's drift: on the stream (its sequence counts), of no command
         state = self._state(event.command_id)
         state.events += 1
         if isinstance(event, Ack):

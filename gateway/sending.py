@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from gateway.bus import EventBus
+from gateway.errors import VenueReadError
 from gateway.gate_queue import GateQueue
 from gateway.handle import CommandHandle
 from gateway.logs import command_fields
@@ -27,6 +28,7 @@ from gateway.model import (
     CommandStatus,
     OrderReport,
     OrderRequest,
+    OrderType,
     ReconcileTrigger,
     Transport,
     utc_now,
@@ -137,7 +139,8 @@ class CommandSender:
         """The gate's refusal of a create, or None once its exposure is reserved."""
         assert self._gate is not None
         try:
-            await self._gate.check_and_reserve(request, venue.reference_price(request.instrument))
+            age = await self._reference_age(request, venue)
+            await self._gate.check_and_reserve(request, venue.reference_price(request.instrument), age)
         except Exception as exc:  # the gate fails closed: any error is a refusal
             from risk import RiskRejected
 
@@ -146,6 +149,21 @@ class CommandSender:
             log.error("portfolio gate failed; refusing %s: %r", request.client_order_id, exc, extra=_fields(request))
             return RiskRejected(f"portfolio gate unavailable, refusing (fails closed): {exc}")
         return None
+
+    async def _reference_age(self, request: OrderRequest, venue: Venue) -> float | None:
+        """How old the mark a MARKET order is checked at is; a stale one is read once over REST first."""
+        assert self._gate is not None
+        instrument = request.instrument
+        venue.watch_reference(instrument)  # every traded instrument's mark is kept live (cheap once watched)
+        age = venue.reference_age(instrument)
+        limit = self._gate.reference_age_limit() if request.type is OrderType.MARKET else None
+        if limit is not None and (age is None or age > limit):
+            try:
+                await venue.refresh_reference(instrument)  # the REST fallback: the stream is down or late
+            except VenueReadError as exc:
+                log.warning("%s: reference price of %s not refreshed: %s", venue.name, instrument, exc)
+            age = venue.reference_age(instrument)
+        return age
 
     def refuse(
         self,

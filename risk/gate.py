@@ -15,9 +15,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
+from gateway.account import Position
 from gateway.model import (
     CommandReceipt,
     CommandStatus,
@@ -28,12 +29,14 @@ from gateway.model import (
     Side,
 )
 from risk.errors import RiskRejected
-from risk.ledger import InMemoryLedger, Ledger, LedgerSnapshot, ReservationRequest
+from risk.ledger import InMemoryLedger, Ledger, LedgerSnapshot, ReservationRequest, VenueOrder
 from risk.limits import RiskLimits
 
 __all__ = ["PortfolioGate"]
 
 log = logging.getLogger("risk")
+
+ZERO = Decimal(0)
 
 
 class PortfolioGate:
@@ -47,6 +50,7 @@ class PortfolioGate:
         self._sharing: asyncio.Task[None] | None = None
         self._unshared = False  # a halt()/resume() made without a running loop, not yet written
         self._prices: dict[str, Decimal] = {}  # command id -> reservation price, for fills without a price
+        self._seeded_at: dict[str, int] = {}  # venue -> when its seed read was made (ms, our clock)
         # refusals so far by the limit that refused ("gate_error": the gate failed closed); read by metrics
         self.refusals: dict[str, int] = {}
 
@@ -99,9 +103,14 @@ class PortfolioGate:
 
     # ------------------------------------------------------------------ GatePort
 
-    async def check_and_reserve(self, request: OrderRequest, reference_price: Decimal | None) -> None:
+    def reference_age_limit(self) -> float | None:
+        return self.limits.max_reference_age_seconds if self.limits.needs_price else None
+
+    async def check_and_reserve(
+        self, request: OrderRequest, reference_price: Decimal | None, reference_age: float | None = None
+    ) -> None:
         try:
-            await self._check_and_reserve(request, reference_price)
+            await self._check_and_reserve(request, reference_price, reference_age)
         except RiskRejected as exc:
             self._refused(exc.limit or "unnamed")
             raise
@@ -112,10 +121,21 @@ class PortfolioGate:
     def _refused(self, limit: str) -> None:
         self.refusals[limit] = self.refusals.get(limit, 0) + 1
 
-    async def _check_and_reserve(self, request: OrderRequest, reference_price: Decimal | None) -> None:
+    async def _check_and_reserve(
+        self, request: OrderRequest, reference_price: Decimal | None, reference_age: float | None
+    ) -> None:
         cid = request.client_order_id
         if cid is None:
             raise RiskRejected("the gate needs the command's client order id", limit="client_order_id")
+        limit = self.reference_age_limit()
+        if request.price is None and reference_price is not None and limit is not None and reference_age is not None:
+            if reference_age > limit:
+                raise RiskRejected(
+                    f"risk limit max_reference_age_seconds: the reference price of {request.instrument} is "
+                    f"{reference_age:.1f}s old, over the {limit:g}s limit; a MARKET order is not checked against a "
+                    "stale mark (refusing: the gate fails closed)",
+                    limit="max_reference_age_seconds",
+                )
         price = request.price if request.price is not None else reference_price
         if price is None:
             if self.limits.needs_price:
@@ -153,13 +173,65 @@ class PortfolioGate:
                 await self._release(cid)
 
     async def on_order_update(self, order: OrderReport) -> None:
+        """Any order of the account: ours by client order id, anyone else's (a manual trade, another bot, a
+        liquidation or ADL) by venue order id. Fills are cumulative, so a duplicate or a reordered update
+        changes nothing; an outside order still open counts like a reservation."""
         cid = order.client_order_id
-        if not cid:
+        if order.side is None:
+            # No side, no direction: only our own orders (whose side the reservation holds) can be followed.
+            if cid:
+                if order.filled_quantity:
+                    await self._fill(cid, order.filled_quantity, order.average_price)
+                if order.state.is_terminal:
+                    await self._release(cid)
             return
-        if order.filled_quantity:
-            await self._fill(cid, order.filled_quantity, order.average_price)
+        seeded = self._seeded_at.get(order.venue)
+        price = order.price or order.average_price or (self._prices.get(cid, ZERO) if cid else ZERO)
+        fill_price = order.average_price or price
+        key = await self.ledger.venue_order(
+            VenueOrder(
+                command_id=cid,
+                order_key=f"{order.venue}|{order.order_id}",
+                venue=order.venue,
+                instrument=order.instrument,
+                sign=order.side.sign,
+                quantity=order.quantity if order.quantity is not None else order.filled_quantity,
+                price=price,
+                cumulative_qty=order.filled_quantity,
+                cumulative_notional=order.filled_quantity * fill_price,
+                is_open=order.state.is_open,
+                reduce_only=order.reduce_only,
+                # An outside order stamped before the seed read: its fills are in the seeded position.
+                counts=seeded is None or order.updated_at_ms is None or order.updated_at_ms > seeded,
+            ),
+            now=self._clock(),
+            ttl=self.limits.reservation_ttl_seconds,
+        )
         if order.state.is_terminal:
-            await self._release(cid)
+            self._prices.pop(key, None)
+
+    async def seed_account(
+        self, venue: str, positions: Sequence[Position], open_orders: Sequence[OrderReport], as_of_ms: int
+    ) -> None:
+        """The venue's state at start: its positions replace the gate's (valued at the mark), and every
+        open order the gate does not hold counts like a reservation, its fills so far already in them."""
+        self._seeded_at[venue] = as_of_ms
+        shown = {p.instrument: p for p in positions if not p.is_flat}
+        held = await self.held_positions()
+        for (name, instrument), (qty, _) in held.items():
+            if name == venue and qty and instrument not in shown:
+                await self.ledger.set_position(venue, instrument, ZERO, ZERO)
+        for position in shown.values():
+            await self.adopt_position(position)
+        for order in open_orders:
+            await self.on_order_update(order)
+
+    async def adopt_position(self, position: Position) -> None:
+        await self.ledger.set_position(position.venue, position.instrument, position.quantity, position.notional)
+
+    async def held_positions(self) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
+        snap = await self.ledger.snapshot()
+        return {key: (qty, snap.positions.get(key, ZERO)) for key, qty in snap.quantities.items() if qty}
 
     async def on_reconciled(self, request: OrderRequest, report: ReconcileReport) -> None:
         if report.outcome is ReconcileOutcome.ABSENT:

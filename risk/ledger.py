@@ -22,7 +22,7 @@ from typing import Protocol
 from risk.errors import RiskRejected
 from risk.limits import RiskLimits
 
-__all__ = ["InMemoryLedger", "Ledger", "LedgerSnapshot", "ReservationRequest"]
+__all__ = ["InMemoryLedger", "Ledger", "LedgerSnapshot", "ReservationRequest", "VenueOrder"]
 
 ZERO = Decimal(0)
 
@@ -43,6 +43,31 @@ class ReservationRequest:
     @property
     def notional(self) -> Decimal:
         return ZERO if self.reduces else self.price * self.quantity
+
+
+@dataclass(frozen=True, slots=True)
+class VenueOrder:
+    """One order as the venue shows it, for the ledger to follow whoever sent it (``Ledger.venue_order``).
+
+    Ours when the ledger knows ``command_id`` (its client order id); otherwise an outside order
+    (another client, a manual trade, a liquidation) kept under ``order_key``. An outside order
+    still open is reserved at its worst case (price x what is left; nothing for reduce-only)
+    without any limit check: it exists whether the gate likes it or not. ``counts`` False: the
+    fills an order new to the ledger already shows are in a position the ledger was seeded with.
+    """
+
+    command_id: str | None
+    order_key: str
+    venue: str
+    instrument: str
+    sign: int
+    quantity: Decimal
+    price: Decimal
+    cumulative_qty: Decimal
+    cumulative_notional: Decimal
+    is_open: bool
+    reduce_only: bool = False
+    counts: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +102,12 @@ class Ledger(Protocol):
         """
 
     async def apply_fill(self, command_id: str, cumulative_qty: Decimal, cumulative_notional: Decimal) -> None: ...
+
+    async def venue_order(self, order: VenueOrder, *, now: float, ttl: float) -> str:
+        """Follow one venue order update atomically (see ``VenueOrder``); returns the key it is kept under."""
+
+    async def set_position(self, venue: str, instrument: str, quantity: Decimal, notional: Decimal) -> None:
+        """Replace a position with the venue's figure (seeding at start, an adopted drift)."""
 
     async def expire(self, now: float) -> list[str]: ...
 
@@ -244,34 +275,79 @@ class InMemoryLedger:
 
     async def apply_fill(self, command_id: str, cumulative_qty: Decimal, cumulative_notional: Decimal) -> None:
         async with self._lock:
-            res = self._reservations.get(command_id)
-            if res is not None:
-                if cumulative_qty <= res.filled_qty:
-                    return
-                inc = cumulative_notional - res.filled_notional
-                inc_qty = cumulative_qty - res.filled_qty
-                res.filled_qty, res.filled_notional = cumulative_qty, cumulative_notional
-                req = res.request
-                left = max(ZERO, req.quantity - cumulative_qty)
-                reserved = ZERO if req.reduces else req.price * left
-                self._adjust_reserved((req.venue, req.instrument), reserved - res.reserved, 0)
-                res.reserved = reserved
-            else:  # a fill reported after its reservation ended (out-of-order delivery)
-                seen = self._fills_after_release.get(command_id)
-                if seen is None or cumulative_qty <= seen[0]:
-                    return
-                inc = cumulative_notional - seen[1]
-                inc_qty = cumulative_qty - seen[0]
-                req = seen[2]
-                self._fills_after_release[command_id] = (cumulative_qty, cumulative_notional, req)
-            key = (req.venue, req.instrument)
+            self._apply_fill(command_id, cumulative_qty, cumulative_notional)
+
+    async def venue_order(self, order: VenueOrder, *, now: float, ttl: float) -> str:
+        async with self._lock:
+            cid = order.command_id
+            known = cid is not None and (cid in self._reservations or cid in self._fills_after_release)
+            key = cid if known and cid is not None else order.order_key
+            if key not in self._reservations and key not in self._fills_after_release:
+                self._first_sight(key, order, now, ttl)
+            self._apply_fill(key, order.cumulative_qty, order.cumulative_notional)
+            if not order.is_open:
+                self._drop(key)
+            return key
+
+    def _first_sight(self, key: str, order: VenueOrder, now: float, ttl: float) -> None:
+        """An order the ledger never saw: reserve it unchecked while open; its fills so far count or not."""
+        request = ReservationRequest(
+            key,
+            order.venue,
+            order.instrument,
+            order.sign,
+            order.quantity,
+            order.price,
+            reduce_only=order.reduce_only,
+            reduces=order.reduce_only,  # an outside reduce-only order adds no exposure, whatever it does
+        )
+        base_qty, base_notional = (ZERO, ZERO) if order.counts else (order.cumulative_qty, order.cumulative_notional)
+        if not order.is_open:
+            self._fills_after_release[key] = (base_qty, base_notional, request)
+            return
+        left = max(ZERO, order.quantity - base_qty)
+        reserved = ZERO if order.reduce_only else order.price * left
+        self._reservations[key] = _Reservation(request, now + ttl, reserved, base_qty, base_notional)
+        self._expiries.append((now + ttl, key))
+        self._adjust_reserved((order.venue, order.instrument), reserved, 1)
+
+    async def set_position(self, venue: str, instrument: str, quantity: Decimal, notional: Decimal) -> None:
+        async with self._lock:
+            key = (venue, instrument)
             old = self._positions.get(key, ZERO)
-            old_qty = self._position_qty.get(key, ZERO)
-            new_qty = old_qty + req.sign * inc_qty
-            self._position_qty[key] = new_qty
-            new = position_basis(old, old_qty, new_qty, req.sign * inc, req.sign * inc_qty)
-            self._positions[key] = new
-            self._positions_abs += abs(new) - abs(old)
+            self._positions[key] = notional if quantity else ZERO
+            self._position_qty[key] = quantity
+            self._positions_abs += abs(self._positions[key]) - abs(old)
+
+    def _apply_fill(self, command_id: str, cumulative_qty: Decimal, cumulative_notional: Decimal) -> None:
+        res = self._reservations.get(command_id)
+        if res is not None:
+            if cumulative_qty <= res.filled_qty:
+                return
+            inc = cumulative_notional - res.filled_notional
+            inc_qty = cumulative_qty - res.filled_qty
+            res.filled_qty, res.filled_notional = cumulative_qty, cumulative_notional
+            req = res.request
+            left = max(ZERO, req.quantity - cumulative_qty)
+            reserved = ZERO if req.reduces else req.price * left
+            self._adjust_reserved((req.venue, req.instrument), reserved - res.reserved, 0)
+            res.reserved = reserved
+        else:  # a fill reported after its reservation ended (out-of-order delivery)
+            seen = self._fills_after_release.get(command_id)
+            if seen is None or cumulative_qty <= seen[0]:
+                return
+            inc = cumulative_notional - seen[1]
+            inc_qty = cumulative_qty - seen[0]
+            req = seen[2]
+            self._fills_after_release[command_id] = (cumulative_qty, cumulative_notional, req)
+        key = (req.venue, req.instrument)
+        old = self._positions.get(key, ZERO)
+        old_qty = self._position_qty.get(key, ZERO)
+        new_qty = old_qty + req.sign * inc_qty
+        self._position_qty[key] = new_qty
+        new = position_basis(old, old_qty, new_qty, req.sign * inc, req.sign * inc_qty)
+        self._positions[key] = new
+        self._positions_abs += abs(new) - abs(old)
 
     async def expire(self, now: float) -> list[str]:
         async with self._lock:

@@ -20,6 +20,9 @@ class RiskLimits(BaseModel):
     - ``max_orders_per_second`` / ``max_orders_per_second_per_venue``: sliding one-second windows.
     - ``reservation_ttl_seconds``: the safety net; a reservation older than this is dropped
       (with a WARNING, since its command may still be unknown).
+    - ``max_reference_age_seconds``: a MARKET order's notional is checked at the venue's mark; a mark
+      older than this (the mark stream down, the REST fallback failed too) refuses the order.
+      Applies only while a notional limit does (``needs_price``).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -32,6 +35,7 @@ class RiskLimits(BaseModel):
     max_orders_per_second: int | None = Field(default=None, ge=1)
     max_orders_per_second_per_venue: int | None = Field(default=None, ge=1)
     reservation_ttl_seconds: float = Field(default=3600.0, gt=0)
+    max_reference_age_seconds: float = Field(default=10.0, gt=0)
 
     @property
     def needs_price(self) -> bool:

@@ -25,7 +25,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 from risk.errors import RiskRejected
-from risk.ledger import LedgerSnapshot, ReservationRequest
+from risk.ledger import LedgerSnapshot, ReservationRequest, VenueOrder
 from risk.limits import RiskLimits
 
 __all__ = ["RedisLedger"]
@@ -150,38 +150,93 @@ return 1
 """
 )
 
+# One fill, from cumulative figures (a repeat or an older one is a no-op), shared by _FILL and _VENUE_ORDER.
+_FILL_FN = """
+local function fill(cid, cq, cn)
+  local where, raw = RES, redis.call('HGET', RES, cid)
+  if not raw then where, raw = DONE, redis.call('HGET', DONE, cid) end
+  if not raw then return 0 end
+  local r = cjson.decode(raw)
+  if cq <= r.fq then return 0 end
+  local old = num(redis.call('HGET', POS, r.k))
+  local old_q = num(redis.call('HGET', POS, 'qty:' .. r.k))
+  local fill_n, fill_q = r.s * (cn - r.fn), r.s * (cq - r.fq)
+  local new_q = old_q + fill_q
+  local new
+  -- signed cost basis: adding sums; reducing scales with the quantity left; a flip restarts at
+  -- the fill price; flat is zero (the same rule as risk.ledger.position_basis)
+  if new_q == 0 then new = 0
+  elseif old_q == 0 or (old_q > 0) == (fill_q > 0) then new = old + fill_n
+  elseif (new_q > 0) == (old_q > 0) then new = math.floor(old * new_q / old_q + 0.5)
+  else new = math.floor(fill_n * new_q / fill_q + 0.5) end
+  redis.call('HSET', POS, r.k, new)
+  redis.call('HSET', POS, 'qty:' .. r.k, new_q)
+  redis.call('HINCRBY', AGG, 'pos_abs', math.abs(new) - math.abs(old))
+  r.fq, r.fn = cq, cn
+  if where == RES then
+    local left = 0
+    if r.r ~= 1 then left = math.max(0, math.ceil(r.p * (r.q - cq) / 100000000)) end
+    redis.call('HINCRBY', AGG, 'reserved', left - r.n)
+    redis.call('HINCRBY', AGG, 'rinst:' .. r.k, left - r.n)
+    r.n = left
+  end
+  redis.call('HSET', where, cid, cjson.encode(r))
+  return 1
+end
+"""
+
 _FILL = (
     _COMMON
+    + _FILL_FN
     + """
-local cid, cq, cn = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local where, raw = RES, redis.call('HGET', RES, cid)
-if not raw then where, raw = DONE, redis.call('HGET', DONE, cid) end
-if not raw then return 0 end
-local r = cjson.decode(raw)
-if cq <= r.fq then return 0 end
-local old = num(redis.call('HGET', POS, r.k))
-local old_q = num(redis.call('HGET', POS, 'qty:' .. r.k))
-local fill_n, fill_q = r.s * (cn - r.fn), r.s * (cq - r.fq)
-local new_q = old_q + fill_q
-local new
--- signed cost basis: adding sums; reducing scales with the quantity left; a flip restarts at
--- the fill price; flat is zero (the same rule as risk.ledger.position_basis)
-if new_q == 0 then new = 0
-elseif old_q == 0 or (old_q > 0) == (fill_q > 0) then new = old + fill_n
-elseif (new_q > 0) == (old_q > 0) then new = math.floor(old * new_q / old_q + 0.5)
-else new = math.floor(fill_n * new_q / fill_q + 0.5) end
-redis.call('HSET', POS, r.k, new)
-redis.call('HSET', POS, 'qty:' .. r.k, new_q)
-redis.call('HINCRBY', AGG, 'pos_abs', math.abs(new) - math.abs(old))
-r.fq, r.fn = cq, cn
-if where == RES then
-  local left = 0
-  if r.r ~= 1 then left = math.max(0, math.ceil(r.p * (r.q - cq) / 100000000)) end
-  redis.call('HINCRBY', AGG, 'reserved', left - r.n)
-  redis.call('HINCRBY', AGG, 'rinst:' .. r.k, left - r.n)
-  r.n = left
+return fill(ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]))
+"""
+)
+
+# One venue order update (risk.ledger.VenueOrder): ours when the ledger knows its client order id,
+# else an outside order under its order key, reserved unchecked while open; fill; terminal drops.
+_VENUE_ORDER = (
+    _COMMON
+    + _FILL_FN
+    + """
+local cid, key, k = ARGV[1], ARGV[2], ARGV[3]
+if cid ~= '' and (redis.call('HEXISTS', RES, cid) == 1 or redis.call('HEXISTS', DONE, cid) == 1) then key = cid end
+local sign, q, p = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local cq, cn = tonumber(ARGV[7]), tonumber(ARGV[8])
+local is_open, ro, counts = ARGV[9] == '1', ARGV[10] == '1', ARGV[11] == '1'
+local now, ttl = tonumber(ARGV[12]), tonumber(ARGV[13])
+if redis.call('HEXISTS', RES, key) == 0 and redis.call('HEXISTS', DONE, key) == 0 then
+  local fq, fn = 0, 0
+  if not counts then fq, fn = cq, cn end
+  if is_open then
+    local n = 0
+    if not ro then n = math.max(0, math.ceil(p * (q - fq) / 100000000)) end
+    redis.call('HSET', RES, key, cjson.encode({k = k, s = sign, n = n, q = q, p = p, r = ro and 1 or 0,
+      fq = fq, fn = fn}))
+    redis.call('ZADD', EXP, now + ttl, key)
+    redis.call('HINCRBY', AGG, 'reserved', n)
+    redis.call('HINCRBY', AGG, 'open', 1)
+    redis.call('HINCRBY', AGG, 'rinst:' .. k, n)
+    redis.call('HINCRBY', AGG, 'rcnt:' .. k, 1)
+  else
+    redis.call('HSET', DONE, key, cjson.encode({fq = fq, fn = fn, k = k, s = sign}))
+  end
 end
-redis.call('HSET', where, cid, cjson.encode(r))
+fill(key, cq, cn)
+if not is_open then drop(key) end
+return key
+"""
+)
+
+_SET_POSITION = (
+    _COMMON
+    + """
+local k, q, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+if q == 0 then n = 0 end
+local old = num(redis.call('HGET', POS, k))
+redis.call('HSET', POS, k, n)
+redis.call('HSET', POS, 'qty:' .. k, q)
+redis.call('HINCRBY', AGG, 'pos_abs', math.abs(n) - math.abs(old))
 return 1
 """
 )
@@ -246,6 +301,11 @@ def _up(value: Decimal, scale: Decimal) -> int:
     return int((value * scale).to_integral_value(ROUND_CEILING))
 
 
+def _away(value: Decimal, scale: Decimal) -> int:
+    """Scaled to an integer, rounded away from zero (a signed amount's magnitude is never understated)."""
+    return _up(value, scale) if value >= 0 else -_up(-value, scale)
+
+
 def _down(value: Decimal | int | None, scale: Decimal) -> str:
     return "" if value is None else str(int((Decimal(value) * scale).to_integral_value(ROUND_FLOOR)))
 
@@ -278,6 +338,8 @@ class RedisLedger:
         self._check = self._client.register_script(_CHECK)
         self._release = self._client.register_script(_RELEASE)
         self._fill = self._client.register_script(_FILL)
+        self._venue_order = self._client.register_script(_VENUE_ORDER)
+        self._set_position = self._client.register_script(_SET_POSITION)
         self._expire = self._client.register_script(_EXPIRE)
         self._reprice = self._client.register_script(_REPRICE)
 
@@ -381,6 +443,29 @@ class RedisLedger:
 
     async def apply_fill(self, command_id: str, cumulative_qty: Decimal, cumulative_notional: Decimal) -> None:
         await self._call(self._fill, [command_id, _up(cumulative_qty, Q_SCALE), _up(cumulative_notional, N_SCALE)])
+
+    async def venue_order(self, order: VenueOrder, *, now: float, ttl: float) -> str:
+        args = [
+            order.command_id or "",
+            order.order_key,
+            f"{order.venue}|{order.instrument}",
+            str(order.sign),
+            _up(order.quantity, Q_SCALE),
+            _up(order.price, N_SCALE),
+            _up(order.cumulative_qty, Q_SCALE),
+            _up(order.cumulative_notional, N_SCALE),
+            "1" if order.is_open else "0",
+            "1" if order.reduce_only else "0",
+            "1" if order.counts else "0",
+            repr(now),
+            repr(ttl),
+        ]
+        return _text(await self._call(self._venue_order, args))
+
+    async def set_position(self, venue: str, instrument: str, quantity: Decimal, notional: Decimal) -> None:
+        # Rounded away from zero on both sides: a seeded exposure is never understated.
+        qty = _away(quantity, Q_SCALE)
+        await self._call(self._set_position, [f"{venue}|{instrument}", qty, _away(notional, N_SCALE) if qty else 0])
 
     async def expire(self, now: float) -> list[str]:
         return [_text(x) for x in await self._call(self._expire, [repr(now)])]

@@ -15,11 +15,11 @@ from typing import Any
 import orjson
 from pydantic import TypeAdapter
 
+from gateway.account import AnyAuditEvent
 from gateway.journal.records import AuditItem, IntentEntry
 from gateway.model import (
     Ack,
     AmendRequest,
-    AnyLifecycleEvent,
     CancelAllRequest,
     CancelRequest,
     CommandOperation,
@@ -49,9 +49,10 @@ __all__ = [
     "parse_intent_line",
 ]
 
-EVENT_KINDS = frozenset({"Ack", "Receipt", "RecoveryScheduled", "RecoveryCompleted", "OrderUpdate"})
+# PositionDrift (gateway/account.py) takes a bus sequence but belongs to no command.
+EVENT_KINDS = frozenset({"Ack", "Receipt", "RecoveryScheduled", "RecoveryCompleted", "OrderUpdate", "PositionDrift"})
 INTENT_KINDS = frozenset({"Intent", "Recovered"})
-_EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyLifecycleEvent)
+_EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyAuditEvent)
 
 Row = tuple[int, str, str | None, str | None, str | None, bytes]
 

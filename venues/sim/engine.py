@@ -541,7 +541,10 @@ class MatchingEngine:
 
     # ------------------------------------------------------------------ internals
 
-    def _execute(self, order: SimOrder, qty: Decimal, price: Decimal, *, maker: bool) -> SimFill:
+    def _execute(
+        self, order: SimOrder, qty: Decimal, price: Decimal, *, maker: bool, exec_type: str = "TRADE"
+    ) -> SimFill:
+        # exec_type "CALCULATED": a liquidation's execution (venues/sim/account.py), told to listeners as such.
         ts = now_ms()
         fill = SimFill(
             trade_id=next(self._trade_ids),
@@ -573,10 +576,10 @@ class MatchingEngine:
         else:
             order.status = "PARTIALLY_FILLED"
             if order.tif in ("IOC", "FOK") or order.type == "MARKET":
-                self._emit(order.account, order, fill, "TRADE")
+                self._emit(order.account, order, fill, exec_type)
                 self._close(order, "EXPIRED", "IOC remainder")
                 return fill
-        self._emit(order.account, order, fill, "TRADE")
+        self._emit(order.account, order, fill, exec_type)
         return fill
 
     def _close(self, order: SimOrder, status: Status, reason: str) -> None:

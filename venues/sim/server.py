@@ -23,11 +23,12 @@ import random
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from aiohttp import web
 
+from venues.sim import account as sim_account
 from venues.sim.binance import DIALECT as BINANCE
 from venues.sim.binance import BinanceState
 from venues.sim.bybit import DIALECT as BYBIT
@@ -210,6 +211,67 @@ class SimExchange:
             if venue in (None, name):
                 v.engine.set_mark(symbol, Decimal(price))
                 v.mark_moved(symbol)
+
+    # ------------------------------------------------------------------ account events (venues/sim/account.py)
+
+    def _venue(self, venue: str) -> SimVenue[Any]:
+        found = self.venues.get(venue)
+        if found is None:
+            raise KeyError(f"no simulated venue {venue!r}: {sorted(self.venues)}")
+        return found
+
+    def external_trade(
+        self,
+        venue: str,
+        symbol: str,
+        side: Literal["BUY", "SELL"],
+        qty: Decimal | str,
+        price: Decimal | str | None = None,
+        *,
+        client_order_id: str | None = None,
+        account: str | None = None,
+    ) -> SimOrder:
+        """Another client of the account trades: MARKET (no price) fills at the mark, LIMIT rests or crosses."""
+        return sim_account.external_trade(
+            self._venue(venue).engine, account or self.api_key, symbol, side, Decimal(qty),
+            None if price is None else Decimal(price), client_order_id=client_order_id,
+        )  # fmt: skip
+
+    def liquidate(
+        self,
+        venue: str,
+        symbol: str,
+        *,
+        qty: Decimal | str | None = None,
+        price: Decimal | str | None = None,
+        adl: bool = False,
+        account: str | None = None,
+    ) -> SimOrder:
+        """The venue closes (part of) the position with its own order, shown as the venue shows a liquidation."""
+        return sim_account.liquidate(
+            self._venue(venue).engine, account or self.api_key, symbol,
+            qty=None if qty is None else Decimal(qty), price=None if price is None else Decimal(price), adl=adl,
+            bybit_style=venue == "bybit",
+        )  # fmt: skip
+
+    def set_position(
+        self,
+        venue: str,
+        symbol: str,
+        qty: Decimal | str,
+        entry_price: Decimal | str | None = None,
+        *,
+        account: str | None = None,
+    ) -> None:
+        """Set a position with no event at all: one held before a gateway starts, or a change behind its back."""
+        sim_account.set_position(
+            self._venue(venue).engine, account or self.api_key, symbol, Decimal(qty),
+            None if entry_price is None else Decimal(entry_price),
+        )  # fmt: skip
+
+    def set_hedge_mode(self, venue: str, hedge: bool = True) -> None:
+        """Answer as a hedge-mode account (position mode reads, position rows) from now on."""
+        self._venue(venue).state.hedge_mode = hedge
 
     async def partition(self, seconds: float) -> int:
         """Cut the network to every client for ``seconds`` (``venues/sim/partition.py``); returns sockets cut."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from venues.sim.account import venue_created
 from venues.sim.binance.state import BinanceState
 from venues.sim.engine import MatchingEngine, SimFill, SimInstrument, SimOrder, now_ms
 from venues.sim.wire import fmt as _fmt
@@ -269,8 +270,8 @@ class Payloads:
             "s": order.symbol,
             "c": order.client_order_id,
             "S": order.side,
-            "o": order.type,
-            "f": TIF_OUT[order.tif] if order.type == "LIMIT" else "GTC",
+            "o": "LIQUIDATION" if venue_created(order.client_order_id) else order.type,
+            "f": TIF_OUT[order.tif] if order.type == "LIMIT" else ("IOC" if order.tif == "IOC" else "GTC"),
             "q": _fmt(order.qty, qp),
             "p": _fmt(order.price if order.price is not None else Decimal(0), pp),
             "ap": _fmt_free(order.avg_price, pp),

@@ -17,6 +17,7 @@ import orjson
 from aiohttp import web
 
 from venues.sim.bybit.bands import protection_price
+from venues.sim.account import venue_created
 from venues.sim.bybit.errors import ApiError
 from venues.sim.bybit.limits import HDR_KEY
 from venues.sim.bybit.state import BybitState
@@ -64,6 +65,11 @@ STATUS_OUT = {
     "REJECTED": "Rejected",
 }
 STATUS_IN = {"New", "PartiallyFilled", "Filled", "Cancelled", "Rejected"}
+
+
+# A venue-created order (venues/sim/account.py: a liquidation taken over, an ADL) and its fills (wave2 §5).
+_CREATE_TYPES = {None: "CreateByUser", "liq": "CreateByTakeOver_PassThrough", "adl": "CreateByAdl_PassThrough"}
+_EXEC_TYPES = {None: "Trade", "liq": "BustTrade", "adl": "AdlTrade"}
 
 
 def link_id(order: SimOrder) -> str:
@@ -141,7 +147,7 @@ class Payloads:
             "isLeverage": "",
             "positionIdx": 0,
             "orderStatus": STATUS_OUT[order.status],
-            "createType": "CreateByUser",
+            "createType": _CREATE_TYPES[venue_created(order.client_order_id)],
             "cancelType": cancel_type,
             "rejectReason": reject_reason,
             "avgPrice": _fmt_free(order.avg_price, pp) if order.filled_qty else "0",
@@ -206,14 +212,14 @@ class Payloads:
             "orderPrice": _fmt(order.price if order.price is not None else Decimal(0), pp),
             "orderQty": _fmt(order.qty, qp),
             "leavesQty": _fmt(max(Decimal(0), order.qty - done), qp),
-            "createType": "CreateByUser",
+            "createType": _CREATE_TYPES[venue_created(order.client_order_id)],
             "orderType": TYPE_OUT[order.type],
             "stopOrderType": "UNKNOWN",
             "execFee": _fmt_free(fill.commission),
             "execId": str(uuid.uuid5(EXEC_NS, f"{order.order_id}:{fill.trade_id}")),
             "execPrice": _fmt_free(fill.price, pp),
             "execQty": _fmt(fill.qty, qp),
-            "execType": "Trade",
+            "execType": _EXEC_TYPES[venue_created(order.client_order_id)],
             "execValue": _fmt_free(fill.price * fill.qty),
             "execTime": str(fill.time_ms),
             "feeCurrency": inst.quote,
