@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from venues.sim.bybit.bands import protection_price
 from venues.sim.account import venue_created
+from venues.sim.bybit.bands import protection_price
 from venues.sim.bybit.errors import ApiError
 from venues.sim.bybit.limits import HDR_KEY
 from venues.sim.bybit.state import BybitState
