@@ -11,7 +11,10 @@ each cancel and each handle's final view against the simulator's ground truth, a
 positions against the venue's fills. Both venues arm their dead-man's switch (Binance
 ``countdownCancelAll`` per instrument, Bybit DCP) and the run ends with the kill switch:
 ``halt(cancel_open_orders=True, close_positions=True)`` with one cancel-all's answer lost,
-every cancel-all and flattening order judged too. Exit status 1 if any verdict is wrong, stale,
+every cancel-all and flattening order judged too. The account already holds a BTC position on
+each venue when the gateway starts (the gate is seeded from it), and another client's fill and a
+liquidation happen during the run (``gateway/demo_account.py``): the judge's exposure check proves
+the gate followed them. Exit status 1 if any verdict is wrong, stale,
 unresolved or unjudgeable, any order was duplicated or sent twice, or the gate is off.
 """
 
@@ -35,6 +38,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from gateway.core import Gateway
+from gateway.demo_account import AccountScript
 from gateway.handle import CommandHandle, ResolutionTimeout
 from gateway.model import (
     AmendRequest,
@@ -106,6 +110,7 @@ class Demo:
         self.record: CampaignRecord | None = None
         self.venue_names: list[str] = []
         self.amending: set[str] = set()  # resting orders with an amend not yet resolved
+        self.account: AccountScript | None = None  # trades the gateway did not send (gateway/demo_account.py)
 
     # ------------------------------------------------------------------ output
 
@@ -394,6 +399,8 @@ class Demo:
             self.record = CampaignRecord(sim)
             venues = self._venues(sim)
             self.venue_names = [v.name for v in venues]
+            self.account = AccountScript(sim)
+            self.console.print(self.account.before_start(), highlight=False)  # the gate is seeded with it
             gate = PortfolioGate(
                 RiskLimits(max_notional_per_order=MAX_NOTIONAL_PER_ORDER, max_gross_exposure=Decimal("250000"))
             )
@@ -492,6 +499,10 @@ class Demo:
         refusal_at = max(3, int(args.duration / args.interval * 0.25))
         while time.monotonic() < deadline:
             step += 1
+            if self.account is not None:
+                event = self.account.step(1 - (deadline - time.monotonic()) / args.duration)
+                if event is not None:
+                    self._say(live, event)
             venue = self.rng.choice(self.venue_names)
             instrument = self.rng.choice(list(INSTRUMENTS))
             transport = self.rng.choice([Transport.REST, Transport.WEBSOCKET])
@@ -584,6 +595,7 @@ class Demo:
             ("unresolved / unjudgeable", f"{c['unresolved']} / {c['unjudgeable']}"),
             ("duplicates / sent twice", f"{c['duplicates']} / {c['sent_twice']}"),
             ("gate exposure mismatches", str(c["exposure_mismatches"])),
+            ("trades not ours the gate followed", "; ".join(self.account.done) if self.account else "none"),
         ):  # fmt: skip
             table.add_row(label, value)
         self.console.print(table)
