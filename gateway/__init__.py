@@ -8,6 +8,8 @@ the public modules works (``import venues.base; import gateway`` as well as the 
 
 from __future__ import annotations
 
+from gateway.account import Balance, HedgeModeError, Position, PositionDrift, PositionMode
+from gateway.accounts import PositionCheckPolicy
 from gateway.core import Gateway
 from gateway.errors import (
     DuplicateCommandError,
@@ -47,6 +49,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Ack",
     "AmendRequest",
+    "Balance",
     "CancelAllRequest",
     "CancelRequest",
     "CommandAck",
@@ -57,6 +60,7 @@ __all__ = [
     "DuplicateCommandError",
     "Gateway",
     "GatewayClosedError",
+    "HedgeModeError",
     "InvalidOrderError",
     "LifecycleEvent",
     "OrderReport",
@@ -64,6 +68,10 @@ __all__ = [
     "OrderState",
     "OrderType",
     "OrderUpdate",
+    "Position",
+    "PositionCheckPolicy",
+    "PositionDrift",
+    "PositionMode",
     "Receipt",
     "RecoveryCompleted",
     "RecoveryScheduled",

@@ -84,3 +84,12 @@ async def test_the_user_stream_keeps_positions_and_balances_between_reads(sim: S
         assert pushed.mark_price == D("50000") and pushed.notional == D("-150")
         (balance,) = [b for b in gw.known_balances() if b.asset == "USDT"]
         assert balance.wallet < D("1000000")  # the fill's commission, pushed by the stream
+
+
+def test_the_account_names_import_from_gateway_as_the_contract_writes_them() -> None:
+    from gateway import Balance, Position, PositionDrift  # noqa: F401  (ARCHITECTURE.md, wave-2 additions)
+    from gateway.account import Position as Vocabulary
+
+    assert Position is Vocabulary
+    held = Position.at_mark("binance", BTC, D("-0.5"), D("51000"), D("50000"))
+    assert held.notional == D("-25000") and not held.is_flat
