@@ -27,11 +27,14 @@ async def test_a_position_held_before_start_counts_and_under_halt_a_reduce_only_
         receipt = refused.ack.receipt
         assert receipt.status is CommandStatus.REJECTED and receipt.native_code == "RISK"
         assert "max_position_notional" in receipt.message and "current 100" in receipt.message
-        gate.halt("restarted after an incident")
+        assert await gw.halt("restarted after an incident") == []
         reduce = await gw.submit(order(venue_name, Side.SELL, "0.001", "51000", reduce_only=True))
         assert reduce.ack.receipt.status is CommandStatus.ACCEPTED, reduce.ack.receipt.message
         more = await gw.submit(order(venue_name, Side.BUY, "0.001", "40000"))
-        assert "kill_switch" in more.ack.receipt.message
+        assert "halt" in more.ack.receipt.message
+        # A reduce-only BUY of a long adds exposure: the gate, which holds the venue's long, refuses it.
+        wrong_way = await gw.submit(order(venue_name, Side.BUY, "0.001", "40000", reduce_only=True))
+        assert "kill_switch" in wrong_way.ack.receipt.message
     assert [o.client_order_id for o in sim.truth.orders(venue_name)] == [reduce.client_order_id]
 
 

@@ -15,21 +15,31 @@ Venue-neutral (engine level); ``SimExchange`` exposes them per venue:
   gateway starts, or a change "behind the gateway's back" for the drift check).
 
 The engine's order registry is written directly here (this module is part of the engine's package):
-a venue-created order skips every check a client's order goes through.
+a venue-created order skips every check a client's order goes through. ``admin_routes`` serves the
+same to other processes (``gateway sim``): ``POST /admin/position``, ``/admin/external_trade``,
+``/admin/liquidate``, ``/admin/hedge_mode``, each a JSON object of the method's arguments.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from venues.sim.engine import MatchingEngine, SimOrder, now_ms
+import orjson
+from aiohttp import web
+
+from venues.sim.engine import EngineReject, MatchingEngine, SimOrder, now_ms
+
+if TYPE_CHECKING:
+    from venues.sim.server import SimExchange
 
 __all__ = [
     "ADL_CLIENT_ID",
     "LIQUIDATION_PREFIX",
     "VENUE_CREATED_PREFIX",
+    "admin_routes",
     "external_trade",
     "liquidate",
     "set_position",
@@ -138,3 +148,62 @@ def venue_created(client_order_id: str) -> Literal["liq", "adl"] | None:
     if client_order_id.startswith((LIQUIDATION_PREFIX, f"{VENUE_CREATED_PREFIX}liq")):
         return "liq"
     return None
+
+
+def admin_routes(app: web.Application, sim: SimExchange) -> None:
+    """The account events over HTTP, for a process that is not the simulator's (``gateway sim``)."""
+
+    def handler(act: Callable[[dict[str, Any]], Any]) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def handle(request: web.Request) -> web.Response:
+            try:
+                body = orjson.loads(await request.read())
+                if not isinstance(body, dict):
+                    raise TypeError("expected a JSON object")
+                done = act(body)
+            except (ValueError, TypeError, KeyError, ArithmeticError, EngineReject) as exc:
+                return web.json_response({"error": f"{type(exc).__name__}: {exc}"}, status=400)
+            if isinstance(done, SimOrder):
+                return web.json_response(
+                    {"order_id": done.order_id, "client_order_id": done.client_order_id, "status": done.status}
+                )
+            return web.json_response({"ok": True})
+
+        return handle
+
+    app.router.add_post(
+        "/admin/position",
+        handler(lambda b: sim.set_position(b["venue"], b["symbol"], str(b["qty"]), _amount(b.get("entry_price")))),
+    )
+    app.router.add_post(
+        "/admin/external_trade",
+        handler(
+            lambda b: sim.external_trade(
+                b["venue"],
+                b["symbol"],
+                b["side"],
+                str(b["qty"]),
+                b.get("price"),
+                client_order_id=b.get("client_order_id"),
+            )
+        ),
+    )
+    app.router.add_post(
+        "/admin/liquidate",
+        handler(
+            lambda b: sim.liquidate(
+                b["venue"],
+                b["symbol"],
+                qty=_amount(b.get("qty")),
+                price=_amount(b.get("price")),
+                adl=bool(b.get("adl", False)),
+            )
+        ),
+    )
+    app.router.add_post(
+        "/admin/hedge_mode", handler(lambda b: sim.set_hedge_mode(b["venue"], bool(b.get("hedge", True))))
+    )
+
+
+def _amount(value: Any) -> str | None:
+    """A JSON amount as text (a JSON number would pass through a float on its way to Decimal)."""
+    return None if value is None else str(value)

@@ -183,6 +183,7 @@ class SimExchange:
         app.router.add_post("/admin/faults", self._admin_faults)
         app.router.add_post("/admin/mark", self._admin_mark)
         app.router.add_get("/admin/requests", self._admin_requests)
+        sim_account.admin_routes(app, self)  # outside trades, liquidations, positions, hedge mode
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self._port, reuse_address=True)
