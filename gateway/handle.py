@@ -71,6 +71,7 @@ class CommandHandle:
     """One command's view; see the module docstring. Made only by ``Gateway``."""
 
     __slots__ = (
+        "__weakref__",  # the registry keeps a final handle only while someone else holds it
         "_ack",
         "_caught_up",
         "_delivered",
