@@ -5,6 +5,9 @@ check the gateway asks of every venue before anything is sent) and ``submit`` bu
 with ``venues.base.receipt_accepted``, the helper every adapter's write template ends in, so the
 "gateway only" row moves when either does. Each order answers ACCEPTED and EXPIRED (a LIMIT IOC
 away from the market, like the simulator rows), so every handle is final at its ack and retires.
+
+It subclasses the ``Venue`` protocol so a member the protocol gains later has its stub body here
+(None) until this venue needs a real one: only the write path is exercised.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from gateway.model import (
     Transport,
     utc_now,
 )
+from gateway.ports import Venue
 from venues.base import InstrumentFilters, RateLimitState, UnknownInstrumentError, VenueEventSink, receipt_accepted
 
 __all__ = ["INSTRUMENT", "InstantVenue"]
@@ -32,7 +36,7 @@ __all__ = ["INSTRUMENT", "InstantVenue"]
 INSTRUMENT = "BTC/USDT:USDT"
 
 
-class InstantVenue:
+class InstantVenue(Venue):
     """A ``gateway.ports.Venue`` whose writes complete without ever yielding to the loop."""
 
     recv_window_ms = 5000
@@ -121,6 +125,12 @@ class InstantVenue:
         return []
 
     async def trades(self, instrument: str, start_ms: int, end_ms: int) -> list[TradeReport]:
+        return []
+
+    async def positions(self) -> list[Any]:
+        return []
+
+    async def account_open_orders(self) -> list[OrderReport]:
         return []
 
     def rate_limit(self) -> RateLimitState:

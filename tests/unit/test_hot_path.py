@@ -7,6 +7,7 @@ from urllib.parse import quote
 from hypothesis import given
 from hypothesis import strategies as st
 
+from venues.binance.signing import ws_param_text, ws_signing_payload
 from venues.common import QUERY_SAFE, query_string
 
 # Mostly the characters orders are made of, often a delimiter, sometimes anything at all.
@@ -35,3 +36,12 @@ def test_query_string_encodes_a_delimiter_inside_a_value() -> None:
     assert query_string([("a=b", "1"), ("c", "")]) == "a%3Db=1&c="
     assert query_string([("symbol", "BTCUSDT"), ("price", "40000.5")]) == "symbol=BTCUSDT&price=40000.5"
     assert query_string([]) == ""
+
+
+_WS_VALUE = st.one_of(_TEXT, st.booleans(), st.integers(), st.floats(allow_nan=False), st.none())
+
+
+@given(st.dictionaries(st.text(max_size=6), _WS_VALUE, max_size=12))
+def test_ws_signing_payload_is_every_param_but_the_signature_sorted(params: dict[str, object]) -> None:
+    expected = "&".join(f"{k}={ws_param_text(params[k])}" for k in sorted(params) if k != "signature")
+    assert ws_signing_payload(params) == expected

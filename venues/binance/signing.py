@@ -39,4 +39,11 @@ def ws_param_text(value: Any) -> str:
 
 def ws_signing_payload(params: Mapping[str, Any]) -> str:
     """The WS API signing payload: params minus ``signature``, sorted by name, ``k=v`` joined by ``&``."""
-    return "&".join(f"{k}={ws_param_text(params[k])}" for k in sorted(params) if k != "signature")
+    # Most values are already text: only the others go through ws_param_text (a call per param otherwise).
+    return "&".join(
+        [
+            f"{k}={v}" if type(v := params[k]) is str else f"{k}={ws_param_text(v)}"
+            for k in sorted(params)
+            if k != "signature"
+        ]
+    )
