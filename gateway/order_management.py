@@ -9,7 +9,9 @@ send; the venue sends once; an UNKNOWN_EXECUTION is reconciled, never re-sent.
   values of amends since accepted), else the venue's answer to a query by id. An order known to be
   closed is refused before sending (REJECTED, with its state). The handle is routed by the target's
   ids, its receipt names them, and its ``PendingCommand.previous`` is the target as known at the
-  send: the values a not-taken amend leaves in place, which the reconciler compares with.
+  send: the values a not-taken amend leaves in place, which the reconciler compares with. While one
+  amend of an order is UNKNOWN, another of it is refused (REJECTED, ``AMEND_PENDING``, nothing sent):
+  the order's view could not tell the two apart.
 - **Batches**: every item is validated first (a caller's mistake raises before anything), then each
   gets its handle, the gate's check (a refusal is that item's REJECTED receipt; it never enters the
   batch) and its journaled intent; then the items left go out in the venue's batch sizes (a venue
@@ -79,6 +81,7 @@ class OrderManagement:
         # Accepted amends whose values the order's views may not show yet, by (venue, order id).
         self._amended: dict[tuple[str, str], OrderReport] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._unresolved: dict[tuple[str, str], CommandHandle] = {}  # (venue, order id) -> an UNKNOWN amend of it
 
     # ------------------------------------------------------------------ amend
 
@@ -107,6 +110,14 @@ class OrderManagement:
             return sender.refuse(handle, request, op, f"not sent: {why}", "UNKNOWN_ORDER")
         if view.state.is_terminal:
             return self._refuse_closed(handle, request, view)
+        earlier = self._unresolved.get((venue.name, view.order_id))
+        if earlier is not None and earlier.resolution is not None:
+            del self._unresolved[(venue.name, view.order_id)]
+        elif earlier is not None:
+            # Two amends of one order in flight cannot be told apart by the order's view (the second
+            # may restore the values the first replaced), so the second waits for the first's proof.
+            why = f"not sent: amend {earlier.command_id} of this order is still unresolved (wait for its proof)"
+            return sender.refuse(handle, request, op, why, "AMEND_PENDING")
         if host.halted() is not None:
             return sender.refuse(handle, request, op, f"gateway halted: {host.halted()}", "HALTED")
         current = view
@@ -130,6 +141,10 @@ class OrderManagement:
             previous=current,
         )
         self._note_amend(handle, current)
+        if handle.resolution is None:
+            self._unresolved[(venue.name, current.order_id)] = handle
+            if len(self._unresolved) > 10_000:  # forget settled ones (an unresolved one is kept)
+                self._unresolved = {k: h for k, h in self._unresolved.items() if h.resolution is None}
         if gate is not None:
             assert target is not None and price is not None and quantity is not None
             self._settle_gate(handle, gate, target, current, price, quantity)

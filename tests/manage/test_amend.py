@@ -169,3 +169,26 @@ def _view_of(create: CommandHandle) -> OrderReport:
         venue=receipt.venue, instrument=BTC, order_id=receipt.order_id or "", client_order_id=request.client_order_id,
         side=request.side, type=request.type, quantity=request.quantity, price=request.price, state=OrderState.NEW,
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "transport"), CASES)
+async def test_a_second_amend_waits_for_the_first_ones_proof(sim: SimExchange, name: str, transport: Transport) -> None:
+    """Two amends of one order in flight could not be told apart: the second is refused, nothing sent."""
+    async with gateway(sim, name) as gw:
+        create = await gw.submit(buy(name, transport))
+        cid = create.client_order_id or ""
+        sim.faults.add(Fault(FaultKind.ACCEPT_THEN_5XX, venue=name, operation="amend", status=502))
+        first = await gw.amend(AmendRequest(venue=name, instrument=BTC, client_order_id=cid, price=Decimal("48500"),
+                                            transport=transport))  # fmt: skip
+        assert first.ack.receipt.status is CommandStatus.UNKNOWN_EXECUTION
+        second = await gw.amend(AmendRequest(venue=name, instrument=BTC, client_order_id=cid, price=Decimal("49000"),
+                                             transport=transport))  # fmt: skip
+        receipt = second.ack.receipt
+        assert (receipt.status, receipt.native_code, receipt.safe_to_resubmit) == (
+            CommandStatus.REJECTED, "AMEND_PENDING", True,
+        )  # fmt: skip
+        assert first.command_id in receipt.message and sent(sim, name, cid, "amend") == 1
+        assert (await first.resolved(timeout=15)).status is CommandStatus.ACCEPTED
+        third = await gw.amend(AmendRequest(venue=name, instrument=BTC, client_order_id=cid, price=Decimal("49000"),
+                                            transport=transport))  # fmt: skip
+        assert third.ack.receipt.status is CommandStatus.ACCEPTED and truth(sim, name, cid).price == Decimal("49000")

@@ -137,6 +137,9 @@ def order_update_ids(event: Mapping[str, Any]) -> tuple[str | None, str | None] 
 
 
 def order_update_key(event: Mapping[str, Any]) -> tuple[Any, ...]:
-    """What makes one update distinct: order, execution type, trade, filled quantity, status."""
+    """What makes one update distinct: order, execution type, trade, filled quantity, status, price, quantity.
+
+    Two amends in a row are two ``x=AMENDMENT`` events that differ only in price or quantity.
+    """
     o = event["o"]
-    return o.get("i"), o.get("x"), o.get("t"), o.get("z"), o.get("X")
+    return o.get("i"), o.get("x"), o.get("t"), o.get("z"), o.get("X"), o.get("p"), o.get("q")

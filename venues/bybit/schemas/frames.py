@@ -125,8 +125,14 @@ def order_item_ids(item: Mapping[str, Any]) -> tuple[str | None, str | None]:
 
 
 def order_key(item: Mapping[str, Any]) -> tuple[Any, ...]:
-    """What makes one ``order`` item distinct (a cancel racing a fill sends ``Filled`` twice)."""
-    return "o", item.get("orderId"), item.get("orderStatus"), item.get("cumExecQty"), item.get("updatedTime")
+    """What makes one ``order`` item distinct (a cancel racing a fill sends ``Filled`` twice).
+
+    Price and quantity too: an amend's update may carry the same status, fill and millisecond.
+    """
+    return (
+        "o", item.get("orderId"), item.get("orderStatus"), item.get("cumExecQty"), item.get("updatedTime"),
+        item.get("price"), item.get("qty"),
+    )  # fmt: skip
 
 
 def execution_key(item: Mapping[str, Any]) -> tuple[Any, ...]:
