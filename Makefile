@@ -26,7 +26,7 @@ test: $(STAMP) redis
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 bench: $(STAMP) redis
-	$(PY) -m pip install --quiet 'ccxt>=4.3'
+	$(PY) -m pip install --quiet 'ccxt>=4.3' 'uvloop>=0.18'
 	$(PY) -m benchmarks.run $(ARGS)
 
 lint: $(STAMP)

@@ -119,6 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gateway.logs import configure
 
         configure(json=bool(args.log_json), level=str(args.log_level or "INFO").upper())
+    from gateway.loop import install
+
+    install()  # uvloop when installed (extra "uvloop"); GATEWAY_LOOP=asyncio keeps asyncio's loop
     run: Callable[[argparse.Namespace], int] = _resolve(args._run)
     return run(args)
 
