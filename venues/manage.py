@@ -72,6 +72,8 @@ class ManagedAdapter(Protocol):
 
     def _check_order(self, request: OrderRequest) -> None: ...
 
+    async def _guard_order(self, request: OrderRequest) -> NotSent | None: ...
+
     def _ws_params(self, params: dict[str, Any]) -> dict[str, Any]: ...
 
     def _amend_params(self, request: AmendRequest, current: OrderReport) -> dict[str, Any]: ...
@@ -253,6 +255,10 @@ async def _batch(
                 adapter._check_order(request)
             else:
                 adapter._check_ids(request.client_order_id, request.order_id)
+        for request in requests:  # each instrument's dead-man's switch armed before its first order (safety.py)
+            refusal = await adapter._guard_order(request) if isinstance(request, OrderRequest) else None
+            if refusal is not None:
+                raise refusal
         items = await adapter._send_batch(operation, requests, transport)
         if len(items) != len(requests):
             raise OutcomeUnknown(f"{operation.value} batch: {len(items)} answers for {len(requests)} items")

@@ -202,3 +202,18 @@ async def test_bybit_dcp_armed_kept_by_the_private_stream_and_disarmed(sim: SimE
 def test_countdowns_the_venue_cannot_take_are_refused(sim: SimExchange, venue: str, seconds: float) -> None:
     with pytest.raises(ValueError, match="dead_mans_switch_seconds"):
         make_adapter(sim, venue, dead_mans_switch_seconds=seconds)
+
+
+async def test_binance_batch_arms_its_instruments_first(sim: SimExchange) -> None:
+    adapter = await started(sim, "binance", SafetySink(), dead_mans_switch_seconds=3)
+    dialect = sim.binance.state.dialect
+    assert dialect is not None
+    try:
+        batch = [limit("binance", "bt-1", ETH, "2900"), limit("binance", "bt-2", ETH, "2901")]
+        receipts = await adapter.submit_batch(batch, Transport.REST)
+        assert [r.status for r in receipts] == [CommandStatus.ACCEPTED] * 2
+        (arm,) = dialect.switches.log.of("arm")
+        assert arm.scope == "ETHUSDT" and all(a.arrived_ns > arm.arrived_ns for a in sim.truth.attempts("bt-1"))
+        assert adapter.traded_instruments() == [ETH]
+    finally:
+        await adapter.close()
