@@ -50,7 +50,8 @@ __all__ = [
 ]
 
 # PositionDrift (gateway/account.py) takes a bus sequence but belongs to no command.
-EVENT_KINDS = frozenset({"Ack", "Receipt", "RecoveryScheduled", "RecoveryCompleted", "OrderUpdate", "PositionDrift"})
+EVENT_KINDS = frozenset({"Ack", "Receipt", "RecoveryScheduled", "RecoveryCompleted", "OrderUpdate", "PositionDrift",
+                         "DeadMansSwitch"})  # fmt: skip
 INTENT_KINDS = frozenset({"Intent", "Recovered"})
 _EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyAuditEvent)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import orjson
 import pytest
 
 from gateway import Gateway
@@ -40,7 +39,6 @@ async def test_switch_changes_are_audited_and_journaled(
     assert gw.handle(switch_command_id(venue, scope)) is None  # of no command
     with JournalReader(db) as reader:
         journaled = [
-            orjson.loads(e.body)["state"] for run in reader.runs() for e in reader.entries(run.run_id)
-            if e.kind == "DeadMansSwitch"
-        ]  # fmt: skip
-    assert journaled == [state.value for state in expected]
+            e.decode() for run in reader.runs() for e in reader.entries(run.run_id) if e.kind == "DeadMansSwitch"
+        ]
+    assert [e.state for e in journaled if isinstance(e, DeadMansSwitch)] == expected
