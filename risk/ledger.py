@@ -14,7 +14,7 @@ absent, or terminal; the fills it saw stay in the position.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Protocol
@@ -149,7 +149,11 @@ class InMemoryLedger:
     _reservations: dict[str, _Reservation] = field(default_factory=dict)
     _positions: dict[tuple[str, str], Decimal] = field(default_factory=dict)  # signed cost basis
     _position_qty: dict[tuple[str, str], Decimal] = field(default_factory=dict)  # signed quantity
-    _fills_after_release: dict[str, tuple[Decimal, Decimal, ReservationRequest]] = field(default_factory=dict)
+    # Oldest first and evicted from the front: a plain dict's next(iter()) there scans every slot a
+    # deletion left, ~38 µs per release once 100,000 are kept (an OrderedDict pops its head in O(1)).
+    _fills_after_release: OrderedDict[str, tuple[Decimal, Decimal, ReservationRequest]] = field(
+        default_factory=OrderedDict
+    )
     _sent_global: deque[float] = field(default_factory=deque)
     _sent_by_venue: dict[str, deque[float]] = field(default_factory=dict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -371,8 +375,22 @@ class InMemoryLedger:
             self._adjust_reserved((res.request.venue, res.request.instrument), -res.reserved, -1)
             self._fills_after_release[command_id] = (res.filled_qty, res.filled_notional, res.request)
             if len(self._fills_after_release) > 100_000:
-                self._fills_after_release.pop(next(iter(self._fills_after_release)))
+                self._fills_after_release.popitem(last=False)
+            if len(self._expiries) > 2 * len(self._reservations) + 1024:
+                self._compact_expiries()
         return res
+
+    def _compact_expiries(self) -> None:
+        """Forget the expiry entries of reservations already ended (``_expire`` would skip them anyway).
+
+        Every reservation queues one entry that only its TTL (an hour by default) would otherwise
+        pop: released ones piled up by the thousand per second. Rebuilt once it is twice the live
+        reservations, so the cost per release stays constant; the order (expiry order) is kept.
+        """
+        live = self._reservations
+        self._expiries = deque(
+            (at, cid) for at, cid in self._expiries if (res := live.get(cid)) is not None and res.expires_at == at
+        )
 
     def _adjust_reserved(self, key: tuple[str, str], delta: Decimal, count: int) -> None:
         self._reserved_total += delta
