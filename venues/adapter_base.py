@@ -297,7 +297,9 @@ class AdapterBase(AccountMixin, ManageMixin, SafetyMixin):
     async def submit(self, request: OrderRequest) -> CommandReceipt:
         if request.client_order_id is None:
             raise InvalidOrderError("client_order_id", "must be set before sending (the gateway assigns one)")
-        refusal = await self._guard_order(request)  # its instrument's dead-man's switch is armed first
+        self._note_traded(request.instrument)
+        # Its instrument's dead-man's switch is armed first (no coroutine at all when there is none).
+        refusal = None if self.switch is None else await self._guard_order(request)
         if refusal is not None:
             return receipt_for_error(
                 request,
