@@ -379,6 +379,7 @@ class Gateway:
         if cid in self._handles:
             raise DuplicateCommandError(cid)
         venue.validate(request)
+        venue.watch_reference(request.instrument)  # a traded instrument's mark is kept live from now on
         transport = venue.transport_for(request.transport)
         handle = self._handles.create(cid, CommandOperation.CREATE_ORDER, venue.name, request.instrument, cid, request)
         self._bus.register(handle, EventBus.client_key(venue.name, cid))
@@ -474,6 +475,10 @@ class Gateway:
 
     def account_update(self, venue: str, positions: Sequence[Position], balances: Sequence[Balance]) -> None:
         self._accounts.account_update(venue, positions, balances)
+
+    def mark_update(self, venue: str, instrument: str, price: Decimal) -> None:
+        if self._gate is not None:  # the gate values positions at the mark (risk.gate.MARK_TOLERANCE)
+            self._gate_queue.put(self._gate.on_mark, venue, instrument, price)
 
     def switch_changed(self, venue: str, scope: str, state: SwitchState, seconds: float, detail: str) -> None:
         """A venue's dead-man's switch changed state: logged (by the adapter) and put on the audit stream."""

@@ -127,6 +127,9 @@ class VenueEventSink(Protocol):
         Only what changed; a position with quantity 0 was closed.
         """
 
+    def mark_update(self, venue: str, instrument: str, price: Decimal) -> None:
+        """An instrument's mark as the venue published it (its mark stream or a REST read)."""
+
 
 @runtime_checkable
 class Venue(Protocol):
@@ -326,6 +329,9 @@ class GatePort(Protocol):
 
     async def adopt_position(self, position: Position) -> None:
         """The venue's figure replaces the gate's (a proved drift)."""
+
+    async def on_mark(self, venue: str, instrument: str, price: Decimal) -> None:
+        """The instrument's mark moved: the gate values positions at the mark."""
 
     async def held_positions(self) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
         """(venue, instrument) -> (signed quantity, signed notional) as the gate holds them."""

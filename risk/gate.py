@@ -8,6 +8,11 @@ order) and then, in order on one task, ``on_receipt`` / ``on_order_update`` / ``
 - terminal order state -> release what was not filled;
 - UNKNOWN_EXECUTION -> the reservation stays until the reconciler proves the outcome;
 - TTL -> the safety net, logged at WARNING because the command may still be unknown.
+
+It follows every order of the account, not only its own (``on_order_update``: an outside order
+still open counts like a reservation, every fill moves the position once), starts from the venue
+(``seed_account``), takes the venue's figure on a proved drift (``adopt_position``) and values
+positions at the venue's mark (``on_mark``).
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ __all__ = ["PortfolioGate"]
 log = logging.getLogger("risk")
 
 ZERO = Decimal(0)
+# A mark that moved less than this fraction since the last one written is not written (1 bp): the
+# venues push marks every 100 ms to 1 s, and a position's value needs no finer grain than that.
+MARK_TOLERANCE = Decimal("0.0001")
 
 
 class PortfolioGate:
@@ -51,6 +59,11 @@ class PortfolioGate:
         self._unshared = False  # a halt()/resume() made without a running loop, not yet written
         self._prices: dict[str, Decimal] = {}  # command id -> reservation price, for fills without a price
         self._seeded_at: dict[str, int] = {}  # venue -> when its seed read was made (ms, our clock)
+        # Marks (on_mark) reach the ledger for the instruments this gate deals in, and only when they
+        # moved by more than MARK_TOLERANCE since the last one written: the ledger values positions at them.
+        self._marks: dict[tuple[str, str], Decimal] = {}
+        self._valued: set[tuple[str, str]] = set()
+        self._written: dict[tuple[str, str], Decimal] = {}
         # refusals so far by the limit that refused ("gate_error": the gate failed closed); read by metrics
         self.refusals: dict[str, int] = {}
 
@@ -147,6 +160,7 @@ class PortfolioGate:
             price = Decimal(0)
         if self._unshared or self._sharing is not None:
             await self.shared()  # this gate's own halt()/resume() apply before its next check
+        await self._follow((request.venue, request.instrument))
         sign = 1 if request.side is Side.BUY else -1
         # Whether a reduce-only order really reduces is decided by the ledger, under its lock,
         # from the position it holds at that moment.
@@ -186,6 +200,7 @@ class PortfolioGate:
                     await self._release(cid)
             return
         seeded = self._seeded_at.get(order.venue)
+        await self._follow((order.venue, order.instrument))
         price = order.price or order.average_price or (self._prices.get(cid, ZERO) if cid else ZERO)
         fill_price = order.average_price or price
         key = await self.ledger.venue_order(
@@ -228,6 +243,30 @@ class PortfolioGate:
 
     async def adopt_position(self, position: Position) -> None:
         await self.ledger.set_position(position.venue, position.instrument, position.quantity, position.notional)
+        key = (position.venue, position.instrument)
+        self._marks.setdefault(key, position.mark_price)
+        await self._follow(key)
+
+    async def on_mark(self, venue: str, instrument: str, price: Decimal) -> None:
+        """The instrument's mark: positions count at it in every limit (see ``MARK_TOLERANCE``)."""
+        key = (venue, instrument)
+        self._marks[key] = price
+        if key in self._valued:
+            await self._write_mark(key)
+
+    async def _follow(self, key: tuple[str, str]) -> None:
+        """From now on the ledger values this instrument's position at its mark."""
+        if key not in self._valued:
+            self._valued.add(key)
+            await self._write_mark(key)
+
+    async def _write_mark(self, key: tuple[str, str]) -> None:
+        price = self._marks.get(key)
+        last = self._written.get(key)
+        if price is None or (last is not None and abs(price - last) <= last * MARK_TOLERANCE):
+            return
+        self._written[key] = price
+        await self.ledger.set_mark(key[0], key[1], price)
 
     async def held_positions(self) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
         snap = await self.ledger.snapshot()

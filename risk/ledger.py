@@ -9,6 +9,10 @@ reservations, check every limit, reserve. ``InMemoryLedger`` does it under an as
 Fills are applied from *cumulative* quantities, so a duplicate or out-of-order update is a
 no-op: conversion is idempotent. A reservation ends when its order is rejected, proved
 absent, or terminal; the fills it saw stay in the position.
+
+The limits value a position at its instrument's mark once the ledger knows one (``set_mark``:
+|quantity| x mark), else at its cost basis; ``LedgerSnapshot.positions`` stays the cost basis
+(a judge can bound it by the fill prices) and ``gross_exposure`` is what the limits see.
 """
 
 from __future__ import annotations
@@ -109,6 +113,9 @@ class Ledger(Protocol):
     async def set_position(self, venue: str, instrument: str, quantity: Decimal, notional: Decimal) -> None:
         """Replace a position with the venue's figure (seeding at start, an adopted drift)."""
 
+    async def set_mark(self, venue: str, instrument: str, price: Decimal) -> None:
+        """The instrument's mark: from now on its position counts at |quantity| x mark in every limit."""
+
     async def expire(self, now: float) -> list[str]: ...
 
     async def snapshot(self) -> LedgerSnapshot: ...
@@ -162,8 +169,12 @@ class InMemoryLedger:
     _reserved_total: Decimal = ZERO
     _reserved_by_key: dict[tuple[str, str], Decimal] = field(default_factory=dict)
     _count_by_key: dict[tuple[str, str], int] = field(default_factory=dict)
-    _positions_abs: Decimal = ZERO
+    _positions_abs: Decimal = ZERO  # sum of |cost basis| (the limits use _valued_abs)
     _expiries: deque[tuple[float, str]] = field(default_factory=deque)  # in reservation order
+    # The limits value each position at its mark once one is known (|qty| x mark), else at |cost basis|.
+    _marks: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+    _valued: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+    _valued_abs: Decimal = ZERO
 
     async def check_and_reserve(
         self, request: ReservationRequest, limits: RiskLimits, *, now: float, halted: str | None
@@ -197,13 +208,13 @@ class InMemoryLedger:
                 "max_notional_per_order", current=ZERO, requested=delta, cap=limits.max_notional_per_order
             )
         if limits.max_gross_exposure is not None:
-            gross = self._positions_abs + self._reserved_total
+            gross = self._valued_abs + self._reserved_total
             if gross + delta > limits.max_gross_exposure:
                 raise RiskRejected.for_limit(
                     "max_gross_exposure", current=gross, requested=delta, cap=limits.max_gross_exposure
                 )
         if limits.max_position_notional is not None:
-            current = abs(self._positions.get(key, ZERO)) + self._reserved_by_key.get(key, ZERO)
+            current = self._valued.get(key, ZERO) + self._reserved_by_key.get(key, ZERO)
             if current + delta > limits.max_position_notional:
                 raise RiskRejected.for_limit(
                     "max_position_notional", current=current, requested=delta, cap=limits.max_position_notional
@@ -263,12 +274,12 @@ class InMemoryLedger:
                     raise RiskRejected.for_limit(
                         "max_notional_per_order", current=ZERO, requested=whole, cap=limits.max_notional_per_order
                     )
-                gross = self._positions_abs + self._reserved_total
+                gross = self._valued_abs + self._reserved_total
                 if limits.max_gross_exposure is not None and gross + delta > limits.max_gross_exposure:
                     raise RiskRejected.for_limit(
                         "max_gross_exposure", current=gross, requested=delta, cap=limits.max_gross_exposure
                     )
-                current = abs(self._positions.get(key, ZERO)) + self._reserved_by_key.get(key, ZERO)
+                current = self._valued.get(key, ZERO) + self._reserved_by_key.get(key, ZERO)
                 if limits.max_position_notional is not None and current + delta > limits.max_position_notional:
                     raise RiskRejected.for_limit(
                         "max_position_notional", current=current, requested=delta, cap=limits.max_position_notional
@@ -322,6 +333,21 @@ class InMemoryLedger:
             self._positions[key] = notional if quantity else ZERO
             self._position_qty[key] = quantity
             self._positions_abs += abs(self._positions[key]) - abs(old)
+            self._revalue(key)
+
+    async def set_mark(self, venue: str, instrument: str, price: Decimal) -> None:
+        async with self._lock:
+            key = (venue, instrument)
+            self._marks[key] = price
+            self._revalue(key)
+
+    def _revalue(self, key: tuple[str, str]) -> None:
+        mark = self._marks.get(key)
+        value = (
+            abs(self._position_qty.get(key, ZERO)) * mark if mark is not None else abs(self._positions.get(key, ZERO))
+        )
+        self._valued_abs += value - self._valued.get(key, ZERO)
+        self._valued[key] = value
 
     def _apply_fill(self, command_id: str, cumulative_qty: Decimal, cumulative_notional: Decimal) -> None:
         res = self._reservations.get(command_id)
@@ -352,6 +378,7 @@ class InMemoryLedger:
         new = position_basis(old, old_qty, new_qty, req.sign * inc, req.sign * inc_qty)
         self._positions[key] = new
         self._positions_abs += abs(new) - abs(old)
+        self._revalue(key)
 
     async def expire(self, now: float) -> list[str]:
         async with self._lock:
@@ -402,7 +429,7 @@ class InMemoryLedger:
         reserved = {cid: r.reserved for cid, r in self._reservations.items()}
         total = sum(reserved.values(), ZERO)
         return LedgerSnapshot(
-            gross_exposure=sum((abs(p) for p in self._positions.values()), ZERO) + total,
+            gross_exposure=sum(self._valued.values(), ZERO) + total,
             reserved=total,
             reservations=reserved,
             positions=dict(self._positions),

@@ -13,9 +13,11 @@ Redis unreachable -> ``RiskRejected``: the gate fails closed.
 Keys under ``<namespace>``: ``:res`` (hash: command -> JSON reservation), ``:exp`` (sorted
 set: command by expiry), ``:done`` (hash: fills of released commands, for idempotent late
 fills), ``:halt`` (the kill switch's reason, shared by every gate on the namespace),
-``:pos`` (hash: "venue|instrument" -> signed notional), ``:agg`` (hash of maintained
-sums: reserved, |positions|, open count, per-instrument reserved and count, so a check never
-scans reservations), ``:rate:*`` / ``:rate:<venue>`` (sorted sets of send times).
+``:pos`` (hash: "venue|instrument" -> signed cost basis, ``qty:``-prefixed signed quantity),
+``:mark`` (hash: "venue|instrument" -> mark), ``:agg`` (hash of maintained sums: reserved, each
+position as the limits value it (``val:``: |qty| x mark, else |basis|) and their sum, open count,
+per-instrument reserved and count, so a check never scans reservations), ``:rate:*`` /
+``:rate:<venue>`` (sorted sets of send times).
 """
 
 from __future__ import annotations
@@ -38,6 +40,17 @@ _COMMON = """
 local P = KEYS[1]
 local RES, DONE, POS, AGG, EXP = P .. ':res', P .. ':done', P .. ':pos', P .. ':agg', P .. ':exp'
 local function num(v) return tonumber(v) or 0 end
+-- What the limits count for a position: |qty| x its mark once one is set, else |cost basis|
+-- (risk.ledger.InMemoryLedger._revalue); kept per key and summed, so a check reads two numbers.
+local function revalue(k)
+  local mark = redis.call('HGET', P .. ':mark', k)
+  local v
+  if mark then v = math.ceil(math.abs(num(redis.call('HGET', POS, 'qty:' .. k))) * tonumber(mark) / 100000000)
+  else v = math.abs(num(redis.call('HGET', POS, k))) end
+  local old = num(redis.call('HGET', AGG, 'val:' .. k))
+  redis.call('HSET', AGG, 'val:' .. k, v)
+  redis.call('HINCRBY', AGG, 'val_abs', v - old)
+end
 local function drop(cid)
   local raw = redis.call('HGET', RES, cid)
   if not raw then return end
@@ -89,12 +102,12 @@ if halted ~= '' and not reduces then return answer('refused', 'kill_switch', hal
 if cap_order ~= '' and notional > tonumber(cap_order) then
   return answer('refused', 'max_notional_per_order', '0', tostring(notional), cap_order)
 end
-local agg = redis.call('HMGET', AGG, 'reserved', 'pos_abs', 'open', 'rinst:' .. key, 'rcnt:' .. key)
+local agg = redis.call('HMGET', AGG, 'reserved', 'val_abs', 'open', 'rinst:' .. key, 'rcnt:' .. key)
 local gross = num(agg[1]) + num(agg[2])
 if cap_gross ~= '' and gross + notional > tonumber(cap_gross) then
   return answer('refused', 'max_gross_exposure', tostring(gross), tostring(notional), cap_gross)
 end
-local inst = math.abs(num(redis.call('HGET', POS, key))) + num(agg[4])
+local inst = num(redis.call('HGET', AGG, 'val:' .. key)) + num(agg[4])
 if cap_pos ~= '' and inst + notional > tonumber(cap_pos) then
   return answer('refused', 'max_position_notional', tostring(inst), tostring(notional), cap_pos)
 end
@@ -171,7 +184,7 @@ local function fill(cid, cq, cn)
   else new = math.floor(fill_n * new_q / fill_q + 0.5) end
   redis.call('HSET', POS, r.k, new)
   redis.call('HSET', POS, 'qty:' .. r.k, new_q)
-  redis.call('HINCRBY', AGG, 'pos_abs', math.abs(new) - math.abs(old))
+  revalue(r.k)
   r.fq, r.fn = cq, cn
   if where == RES then
     local left = 0
@@ -233,10 +246,9 @@ _SET_POSITION = (
     + """
 local k, q, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 if q == 0 then n = 0 end
-local old = num(redis.call('HGET', POS, k))
 redis.call('HSET', POS, k, n)
 redis.call('HSET', POS, 'qty:' .. k, q)
-redis.call('HINCRBY', AGG, 'pos_abs', math.abs(n) - math.abs(old))
+revalue(k)
 return 1
 """
 )
@@ -264,12 +276,12 @@ if check and delta > 0 then
   if cap_order ~= '' and whole > tonumber(cap_order) then
     return table.concat({'refused', 'max_notional_per_order', '0', tostring(whole), cap_order}, '\\31')
   end
-  local agg = redis.call('HMGET', AGG, 'reserved', 'pos_abs', 'rinst:' .. r.k)
+  local agg = redis.call('HMGET', AGG, 'reserved', 'val_abs', 'rinst:' .. r.k)
   local gross = num(agg[1]) + num(agg[2])
   if cap_gross ~= '' and gross + delta > tonumber(cap_gross) then
     return table.concat({'refused', 'max_gross_exposure', tostring(gross), tostring(delta), cap_gross}, '\\31')
   end
-  local inst = math.abs(num(redis.call('HGET', POS, r.k))) + num(agg[3])
+  local inst = num(redis.call('HGET', AGG, 'val:' .. r.k)) + num(agg[3])
   if cap_pos ~= '' and inst + delta > tonumber(cap_pos) then
     return table.concat({'refused', 'max_position_notional', tostring(inst), tostring(delta), cap_pos}, '\\31')
   end
@@ -279,6 +291,15 @@ redis.call('HSET', RES, cid, cjson.encode(r))
 redis.call('HINCRBY', AGG, 'reserved', delta)
 redis.call('HINCRBY', AGG, 'rinst:' .. r.k, delta)
 return 'ok'
+"""
+)
+
+_SET_MARK = (
+    _COMMON
+    + """
+redis.call('HSET', P .. ':mark', ARGV[1], ARGV[2])
+revalue(ARGV[1])
+return 1
 """
 )
 
@@ -340,6 +361,7 @@ class RedisLedger:
         self._fill = self._client.register_script(_FILL)
         self._venue_order = self._client.register_script(_VENUE_ORDER)
         self._set_position = self._client.register_script(_SET_POSITION)
+        self._set_mark = self._client.register_script(_SET_MARK)
         self._expire = self._client.register_script(_EXPIRE)
         self._reprice = self._client.register_script(_REPRICE)
 
@@ -467,6 +489,9 @@ class RedisLedger:
         qty = _away(quantity, Q_SCALE)
         await self._call(self._set_position, [f"{venue}|{instrument}", qty, _away(notional, N_SCALE) if qty else 0])
 
+    async def set_mark(self, venue: str, instrument: str, price: Decimal) -> None:
+        await self._call(self._set_mark, [f"{venue}|{instrument}", _up(price, N_SCALE)])
+
     async def expire(self, now: float) -> list[str]:
         return [_text(x) for x in await self._call(self._expire, [repr(now)])]
 
@@ -475,6 +500,7 @@ class RedisLedger:
 
         res = await self._client.hgetall(f"{self._ns}:res")
         pos = await self._client.hgetall(f"{self._ns}:pos")
+        valued = await self._client.hget(f"{self._ns}:agg", "val_abs")
         reservations = {_text(k): Decimal(str(orjson.loads(v)["n"])) / N_SCALE for k, v in res.items()}
         positions: dict[tuple[str, str], Decimal] = {}
         quantities: dict[tuple[str, str], Decimal] = {}
@@ -489,7 +515,7 @@ class RedisLedger:
             positions[(venue, instrument)] = Decimal(_text(v)) / N_SCALE
         reserved = sum(reservations.values(), Decimal(0))
         return LedgerSnapshot(
-            gross_exposure=sum((abs(p) for p in positions.values()), Decimal(0)) + reserved,
+            gross_exposure=Decimal(_text(valued or 0)) / N_SCALE + reserved,
             reserved=reserved,
             reservations=reservations,
             positions=positions,

@@ -480,6 +480,7 @@ class AdapterBase(AccountMixin, ManageMixin, SafetyMixin):
     async def start(self, sink: VenueEventSink) -> None:
         """Load filters and marks (reads retried), then open the dialect's sockets (best effort)."""
         self._sink = sink
+        self.marks.listeners.append(lambda instrument, price: sink.mark_update(self.name, instrument, price))
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(VenueUnreachable),
             stop=stop_after_attempt(3),

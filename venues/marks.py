@@ -38,10 +38,13 @@ class MarkBook:
         self._prices: dict[str, Decimal] = {}
         self._received: dict[str, float] = {}
         self._waiters: list[asyncio.Future[None]] = []
+        self.listeners: list[Callable[[str, Decimal], None]] = []  # told every mark (the gateway's sink)
 
     def set(self, instrument: str, price: Decimal) -> None:
         self._prices[instrument] = price
         self._received[instrument] = self._clock()
+        for listener in self.listeners:
+            listener(instrument, price)
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             if not waiter.done():

@@ -56,3 +56,18 @@ async def test_a_mark_older_than_the_limit_refuses_a_market_order_naming_its_age
     assert "max_reference_age_seconds" in receipt.message and "s old, over the 1e-09s limit" in receipt.message
     assert limit.ack.receipt.status is CommandStatus.ACCEPTED
     assert [o.client_order_id for o in sim.truth.orders(venue_name)] == [limit.client_order_id]
+
+
+async def test_the_gate_values_a_held_position_at_the_mark_the_stream_moves(sim: SimExchange, venue_name: str) -> None:
+    sim.set_position(venue_name, "BTCUSDT", "0.002", "45000")  # 100 at the mark, 90 at its entry
+    gate = PortfolioGate(RiskLimits(max_position_notional=D("200")))
+    venue = make_venue(sim, venue_name)
+    async with Gateway(venues=[venue], gate=gate, reconcile=None) as gw:
+        first = await gw.submit(order(venue_name, Side.BUY, "0.001", "40000"))  # 100 + 40 <= 200
+        assert first.ack.receipt.status is CommandStatus.ACCEPTED, first.ack.receipt.message
+        sim.set_mark("BTCUSDT", "70000", venue=venue_name)
+        await venue.marks.wait_for(BTC, D("70000"))
+        await gw.gate_positions()  # the gate has applied what the stream delivered
+        assert (await gate.snapshot()).gross_exposure == D("180")  # the position at 70000, and the order's 40
+        second = await gw.submit(order(venue_name, Side.BUY, "0.001", "40000"))  # 140 + 40 + 40 > 200
+        assert "max_position_notional: current 180" in second.ack.receipt.message

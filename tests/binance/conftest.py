@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ class RecordingSink:
         self.parse_errors: list[tuple[str, str]] = []
         self.positions: list[Position] = []
         self.balances: list[Balance] = []
+        self.marks: list[tuple[str, Decimal]] = []
 
     def order_update(self, order: OrderReport) -> None:
         self.updates.append(order)
@@ -41,6 +43,9 @@ class RecordingSink:
     def account_update(self, venue: str, positions: Sequence[Position], balances: Sequence[Balance]) -> None:
         self.positions.extend(positions)
         self.balances.extend(balances)
+
+    def mark_update(self, venue: str, instrument: str, price: Decimal) -> None:
+        self.marks.append((instrument, price))
 
 
 async def wait_until(predicate: Callable[[], Any], timeout: float = 3.0) -> None:

@@ -53,6 +53,9 @@ class NullStream:
     def account_update(self, venue: str, positions: object, balances: object) -> None:
         return None
 
+    def mark_update(self, venue: str, instrument: str, price: object) -> None:
+        return None
+
 
 @dataclass
 class RecordingSink:

@@ -147,3 +147,20 @@ async def test_a_seed_flattens_what_the_venue_no_longer_holds_and_a_drift_adopts
     await gate.adopt_position(Position.at_mark("v", BTC, D("-0.5"), D("51000"), D("52000")))
     assert (await gate.held_positions())[("v", BTC)] == (D("-0.5"), D("-26000"))
     assert (await gate.snapshot()).gross_exposure == D("26000")
+
+
+async def test_positions_count_at_the_mark_in_every_limit_once_the_gate_hears_one(ledger: Ledger) -> None:
+    gate = PortfolioGate(RiskLimits(max_position_notional=D("150"), max_gross_exposure=D("1000")), ledger)
+    await gate.check_and_reserve(ours("long", "0.002"), None)
+    await gate.on_order_update(seen("1", OrderState.FILLED, "0.002", cid="long", avg="50000"))
+    assert (await gate.snapshot()).gross_exposure == D("100")  # no mark yet: at its fill price
+    await gate.on_mark("v", BTC, D("100000"))  # the mark doubled: the position is worth 200 now
+    snap = await gate.snapshot()
+    assert snap.gross_exposure == D("200") and snap.positions[("v", BTC)] == D("100")  # the basis is kept
+    with pytest.raises(RiskRejected, match="max_position_notional: current 200"):
+        await gate.check_and_reserve(ours("more", "0.0005"), None)
+    await gate.on_mark("v", BTC, D("100005"))  # under a basis point: not written
+    assert (await gate.snapshot()).gross_exposure == D("200")
+    await gate.on_mark("v", BTC, D("40000"))
+    await gate.check_and_reserve(ours("more", "0.0005"), None)  # 80 + 25 <= 150
+    assert (await gate.snapshot()).gross_exposure == D("105")
