@@ -9,8 +9,14 @@
   attempt received per client order id, duplicates.
 - ``sim.unserved``: every request for a path or method no dialect serves, answered in the venue's
   JSON error shape (``venues/sim/unserved.py``).
+- Account events (``venues/sim/account.py``): ``set_position`` (no event: a position held before
+  a gateway starts, or one changed behind its back), ``external_trade`` (another client's order),
+  ``liquidate`` (the venue's own order, liquidation or ADL), ``set_hedge_mode``; ``set_mark`` also
+  pushes the new mark on the public mark streams (``venues/sim/market.py``).
 - Admin HTTP endpoints (``/admin/truth``, ``/admin/faults``, ``/admin/mark``,
-  ``/admin/requests``, which also lists ``unserved``) expose the same to other processes.
+  ``/admin/requests``, which also lists ``unserved``, and the account events' ``/admin/position``,
+  ``/admin/external_trade``, ``/admin/liquidate``, ``/admin/hedge_mode``) expose the same to other
+  processes.
 
 Credentials: one account is provisioned at start (``sim.api_key`` / ``sim.api_secret``,
 generated when not given) and accepted by both dialects; ``add_account()`` makes more.

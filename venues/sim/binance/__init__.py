@@ -32,7 +32,10 @@ Modules: ``state`` (settings), ``errors`` (codes, parameter readers), ``signing`
 ``bands`` (``PERCENT_PRICE`` against the mark: ``-4016`` / ``-4024``), ``market`` (market data, account
 settings, and the spot reads clients make on their way in).
 
-Deliberately left out: hedge mode (``positionSide`` LONG/SHORT answers ``-4061``), algo orders
+Hedge mode is a setting for the position-mode read only (``state.hedge_mode``: ``GET
+/fapi/v1/positionSide/dual`` answers ``dualSidePosition: true``, so a gateway refuses to start;
+``account.py`` serves it with the mark-price streams). Deliberately left out: hedge-mode orders
+(``positionSide`` LONG/SHORT answers ``-4061``), algo orders
 (``-4120``).
 """
 
