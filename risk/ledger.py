@@ -319,6 +319,8 @@ class InMemoryLedger:
         base_qty, base_notional = (ZERO, ZERO) if order.counts else (order.cumulative_qty, order.cumulative_notional)
         if not order.is_open:
             self._fills_after_release[key] = (base_qty, base_notional, request)
+            if len(self._fills_after_release) > 100_000:  # bounded like the releases' record (_drop)
+                self._fills_after_release.popitem(last=False)
             return
         left = max(ZERO, order.quantity - base_qty)
         reserved = ZERO if order.reduce_only else order.price * left
