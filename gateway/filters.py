@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, DecimalException, localcontext
+from decimal import Context, Decimal, DecimalException
 
 from gateway.errors import InvalidOrderError
 from gateway.model import OrderRequest, OrderType, amount_violation
@@ -25,17 +25,17 @@ def check_amount(field: str, value: object, *, venue: str | None = None, instrum
 # Enough digits for exact grid arithmetic on any amount ``amount_violation`` admits (20 + 20
 # digits) against any step a venue lists; the default 28 raises InvalidOperation on 1E+30 % 0.001.
 _GRID_PRECISION = 120
+# One context for it (default traps), not a localcontext() entered twice per order.
+_GRID = Context(prec=_GRID_PRECISION)
 
 
 def _on_grid(value: Decimal, origin: Decimal, step: Decimal) -> bool:
     if step == 0:
         return True
-    with localcontext() as ctx:
-        ctx.prec = _GRID_PRECISION
-        try:
-            return (value - origin) % step == 0
-        except DecimalException:  # a step far outside any real venue's: refuse rather than guess
-            return False
+    try:
+        return _GRID.remainder(_GRID.subtract(value, origin), step) == 0
+    except DecimalException:  # a step far outside any real venue's: refuse rather than guess
+        return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -174,6 +174,10 @@ def amount_violation(value: object) -> str | None:
         return f"must be positive, got {value}"
     _, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)  # finite
+    # Every order's path: at most 20 fraction digits as written and fewer than 21 before the point
+    # passes both rules below (stripping zeros only raises the exponent), without building strings.
+    if exponent >= -MAX_FRACTION_DIGITS and value.adjusted() < MAX_INTEGER_DIGITS:
+        return None
     text = "".join(map(str, digits))
     significant = text.rstrip("0")
     exponent += len(text) - len(significant)  # drop trailing zeros: 50000 is 5E+4
