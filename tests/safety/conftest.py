@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
+from decimal import Decimal
 from typing import Any
 
 import pytest_asyncio
@@ -42,6 +43,9 @@ class SafetySink:
         return True
 
     def account_update(self, venue: str, positions: Sequence[Position], balances: Sequence[Balance]) -> None:
+        pass
+
+    def mark_update(self, venue: str, instrument: str, price: Decimal) -> None:
         pass
 
     def switch_changed(self, venue: str, scope: str, state: SwitchState, seconds: float, detail: str) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from gateway import CommandStatus, Gateway, OrderState
+from gateway.journal import JournalReader
 from gateway.model import ReconcileOutcome, RecoveryCompleted
 from tests.safety.conftest import VENUES, make_adapter
 from tests.safety.test_cancel_all import POLICY
@@ -106,9 +107,13 @@ async def test_killed_process_its_orders_canceled_by_the_venue_then_recovered(
             assert handle is not None, cid
             receipt = await handle.resolved(timeout=20)
             assert (receipt.status, receipt.order_state) == (CommandStatus.ACCEPTED, OrderState.CANCELED), receipt
-            async with asyncio.timeout(10):  # final now: its lifecycle ends once drained
-                reports = [e.report async for e in handle.lifecycle() if isinstance(e, RecoveryCompleted)]
-            assert reports and reports[-1].outcome is ReconcileOutcome.SYNCHRONIZED
+    with JournalReader(db) as reader:
+        proofs = {
+            event.command_id: event.report.outcome
+            for e in reader.entries()
+            if e.kind == "RecoveryCompleted" and isinstance(event := e.decode(), RecoveryCompleted)
+        }
+    assert {cid: proofs.get(cid) for cid in cids} == dict.fromkeys(cids, ReconcileOutcome.SYNCHRONIZED)
     assert_sent_once(sim, venue, cids)
 
 
