@@ -200,6 +200,8 @@ async def test_bybit_dcp_fires_when_the_last_subscriber_drops(sim: SimExchange, 
     assert open_ids(sim, "bybit") == set()
     (lapse,) = switches.log.of("lapse")
     assert len(lapse.canceled) == 2
+    shown = [switches.d.payloads.order_json(switches.d.engine.orders[oid])["cancelType"] for oid in lapse.canceled]
+    assert shown == ["CancelByDCP", "CancelByDCP"]
     await second.close()
 
 

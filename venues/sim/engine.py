@@ -44,6 +44,7 @@ __all__ = [
 
 
 POST_ONLY_CANCEL_REASON = "EC_PostOnlyWillTakeLiquidity"
+DCP_CANCEL_REASON = "CancelByDCP"  # canceled by a disconnect cancel-all (venues/sim/bybit/safety.py)
 
 
 def now_ms() -> int:
@@ -377,14 +378,21 @@ class MatchingEngine:
             raise EngineReject(R.MIN_NOTIONAL, f"order's notional must be no smaller than {inst.min_notional}")
 
     def cancel(
-        self, account: str, symbol: str, *, order_id: str | None = None, client_order_id: str | None = None
+        self,
+        account: str,
+        symbol: str,
+        *,
+        order_id: str | None = None,
+        client_order_id: str | None = None,
+        reason: str = "canceled by user",
     ) -> SimOrder:
+        """``reason`` is the order's ``cancel_reason`` (``DCP_CANCEL_REASON``: Bybit shows ``CancelByDCP``)."""
         order = self.find(account, symbol, order_id=order_id, client_order_id=client_order_id, respect_visibility=False)
         if order is None:
             raise EngineReject(RejectReason.UNKNOWN_ORDER, "unknown order sent")
         if not order.is_open:
             raise EngineReject(RejectReason.ORDER_CLOSED, f"order is already {order.status}")
-        self._close(order, "CANCELED", "canceled by user")
+        self._close(order, "CANCELED", reason)
         return order
 
     def amend(

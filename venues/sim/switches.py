@@ -81,9 +81,13 @@ class SwitchLog:
 
 
 def cancel_open(
-    engine: MatchingEngine, account: str, symbols: Iterable[str], limit: int | None = None
+    engine: MatchingEngine,
+    account: str,
+    symbols: Iterable[str],
+    limit: int | None = None,
+    reason: str = "canceled by user",
 ) -> list[SimOrder]:
-    """Cancel every open order of ``account`` on ``symbols`` (oldest first, at most ``limit``)."""
+    """Cancel every open order of ``account`` on ``symbols`` (oldest first, at most ``limit``), for ``reason``."""
     wanted = set(symbols)
     open_orders = sorted(
         (o for o in engine.orders.values() if o.account == account and o.symbol in wanted and o.is_open),
@@ -92,7 +96,7 @@ def cancel_open(
     if limit is not None:
         open_orders = open_orders[:limit]
     for order in open_orders:
-        engine.cancel(account, order.symbol, order_id=order.order_id)
+        engine.cancel(account, order.symbol, order_id=order.order_id, reason=reason)
     return open_orders
 
 

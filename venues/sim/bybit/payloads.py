@@ -22,6 +22,7 @@ from venues.sim.bybit.errors import ApiError
 from venues.sim.bybit.limits import HDR_KEY
 from venues.sim.bybit.state import BybitState
 from venues.sim.engine import (
+    DCP_CANCEL_REASON,
     POST_ONLY_CANCEL_REASON,
     MatchingEngine,
     OrderKind,
@@ -130,7 +131,8 @@ class Payloads:
         if order.status == "CANCELED" and order.cancel_reason == POST_ONLY_CANCEL_REASON:
             cancel_type, reject_reason = "UNKNOWN", POST_ONLY_CANCEL_REASON  # wave2 §6: acked, then canceled
         elif order.status == "CANCELED":
-            cancel_type, reject_reason = "CancelByUser", "EC_NoError"
+            by_dcp = order.cancel_reason == DCP_CANCEL_REASON
+            cancel_type, reject_reason = "CancelByDCP" if by_dcp else "CancelByUser", "EC_NoError"
         elif order.status == "EXPIRED":
             cancel_type = "UNKNOWN"
             reject_reason = "EC_CancelForNoFullFill" if order.tif == "FOK" else "EC_NoImmediateQtyToFill"

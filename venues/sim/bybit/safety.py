@@ -13,7 +13,8 @@
 - The switch: private-stream connections that subscribed ``dcp.future`` (or the deprecated bare
   ``dcp``) keep it alive. When the last of an account's subscribed connections drops (closed
   by the client, killed, or cut by the venue) the window starts; a connection subscribing
-  again inside it stops it; when it lapses every open linear order of the account is canceled.
+  again inside it stops it; when it lapses every open linear order of the account is canceled
+  (``cancelType: CancelByDCP``).
   Unsubscribing ``dcp`` first (a clean shutdown) starts nothing.
 
 Faults: a cancel-all asks the plan for operation ``"cancel_all"``, a DCP setting for ``"dcp"``.
@@ -31,6 +32,7 @@ from venues.sim.bybit.errors import ApiError, param_error, read_int, text
 from venues.sim.bybit.limits import HDR_KEY
 from venues.sim.bybit.payloads import link_id
 from venues.sim.bybit.rest import endpoint
+from venues.sim.engine import DCP_CANCEL_REASON
 from venues.sim.fault_answers import rest_answer
 from venues.sim.switches import Countdowns, SwitchLog, cancel_open
 
@@ -78,7 +80,7 @@ class BybitSwitches:
                 self.countdowns.arm(account, DCP_PRODUCT, self.windows.get(account, DEFAULT_WINDOW_S))
 
     def _lapse(self, account: str, product: str) -> None:
-        canceled = cancel_open(self.d.engine, account, list(self.d.engine.instruments))
+        canceled = cancel_open(self.d.engine, account, list(self.d.engine.instruments), reason=DCP_CANCEL_REASON)
         self.log.record("lapse", account, product, processed=True, canceled=canceled)
 
     # ------------------------------------------------------------------ routes
