@@ -19,6 +19,7 @@ from gateway.safety import ACCOUNT_SCOPE, SwitchState
 from tests.safety.conftest import BTC, ETH, VENUES, SafetySink, make_adapter, wait_until
 from venues.adapter_base import AdapterBase
 from venues.base import InvalidOrderError
+from venues.bybit import BybitLinear
 from venues.sim import Fault, SimExchange
 from venues.sim.faults import FaultKind
 
@@ -215,5 +216,20 @@ async def test_binance_batch_arms_its_instruments_first(sim: SimExchange) -> Non
         (arm,) = dialect.switches.log.of("arm")
         assert arm.scope == "ETHUSDT" and all(a.arrived_ns > arm.arrived_ns for a in sim.truth.attempts("bt-1"))
         assert adapter.traded_instruments() == [ETH]
+    finally:
+        await adapter.close()
+
+
+async def test_bybit_dcp_without_a_private_stream_cannot_be_armed(sim: SimExchange) -> None:
+    sim.bybit.state.dcp_enabled = True
+    sink = SafetySink()
+    b = sim.bybit
+    adapter = BybitLinear(
+        sim.api_key, sim.api_secret, rest_url=b.rest_url, ws_api_url=b.ws_api_url, stream_url=None,
+        dead_mans_switch_seconds=5,
+    )  # fmt: skip
+    await adapter.start(sink)
+    try:
+        assert sink.states() == [(ACCOUNT_SCOPE, SwitchState.UNAVAILABLE)] and "private stream" in sink.switches[0][4]
     finally:
         await adapter.close()

@@ -87,6 +87,8 @@ class BybitDcp:
         self._adapter = adapter
 
     async def check(self, seconds: float) -> str | None:
+        if not self._adapter.stream_url:
+            return "DCP is kept alive by the private stream, and this adapter has none (stream_url=None)"
         status = dcp_status(await self._adapter.rest.read(DCP_INFO_PATH))
         if status is None or status[0] != "ON":
             return (
