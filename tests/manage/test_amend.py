@@ -160,6 +160,8 @@ class _Silent:
 
     def account_update(self, venue: str, positions: object, balances: object) -> None: ...
 
+    def mark_update(self, venue: str, instrument: str, price: object) -> None: ...
+
 
 def _view_of(create: CommandHandle) -> OrderReport:
     assert isinstance(create.request, OrderRequest)
