@@ -320,6 +320,15 @@ class GatePort(Protocol):
     async def on_reconciled(self, request: OrderRequest, report: ReconcileReport) -> None:
         """ABSENT releases the reservation; SYNCHRONIZED converts/releases per the order's state."""
 
+    async def amend_reserve(self, target: str, current: OrderReport, price: Decimal, quantity: Decimal) -> None:
+        """Before an amend of ``target`` is sent: a rise in exposure is checked like a new order and reserved now
+        (raise ``RiskRejected``); a fall waits for proof."""
+
+    async def amend_settled(
+        self, target: str, current: OrderReport, price: Decimal, quantity: Decimal, took_effect: bool
+    ) -> None:
+        """The amend's outcome is proved: a fall is released, a rise that did not take effect undone."""
+
     async def seed_account(
         self, venue: str, positions: Sequence[Position], open_orders: Sequence[OrderReport], as_of_ms: int
     ) -> None:
@@ -335,15 +344,6 @@ class GatePort(Protocol):
 
     async def held_positions(self) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
         """(venue, instrument) -> (signed quantity, signed notional) as the gate holds them."""
-
-    async def amend_reserve(self, target: str, current: OrderReport, price: Decimal, quantity: Decimal) -> None:
-        """Before an amend of ``target`` is sent: a rise in exposure is checked like a new order and reserved now
-        (raise ``RiskRejected``); a fall waits for proof."""
-
-    async def amend_settled(
-        self, target: str, current: OrderReport, price: Decimal, quantity: Decimal, took_effect: bool
-    ) -> None:
-        """The amend's outcome is proved: a fall is released, a rise that did not take effect undone."""
 
     # The kill switch (``Gateway.halt`` / ``resume``): new exposure refused, reduce-only orders pass.
     def halt(self, reason: str) -> None: ...

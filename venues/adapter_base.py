@@ -29,6 +29,7 @@ from typing import Any, ClassVar, TypeVar
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
+from gateway.logs import mask_secret
 from gateway.model import (
     CancelRequest,
     CommandOperation,
@@ -39,9 +40,7 @@ from gateway.model import (
     Transport,
     utc_now,
 )
-from gateway.logs import mask_secret
 from venues.account import AccountMixin
-from venues.manage import ManageMixin
 from venues.base import (
     InstrumentFilters,
     InvalidOrderError,
@@ -62,6 +61,7 @@ from venues.base import (
 )
 from venues.common import ParseError, WriteAnswer, epoch_ms, hmac_sha256_hex
 from venues.dialect import DEFAULT, Dialect, DialectDefault, UserStream, VenueRest
+from venues.manage import ManageMixin
 from venues.marks import MarkBook, MarkFeed
 from venues.safety import SafetyMixin
 from venues.transport import HttpKind, RestClient, make_rest_client

@@ -122,21 +122,6 @@ class BybitRest:
             return result
         raise self._write_error(resp, code, msg, what)
 
-    async def write_result(self, path: str, params: Mapping[str, Any]) -> Any:
-        """Send a POST that answers no order (cancel-all, DCP) once; the ``result`` of ``retCode 0``, or raise."""
-        what = f"POST {path}"
-        body = orjson.dumps(params)
-        resp = await self._client.request("POST", self._url + path, body=body, headers=self.signed_headers(body))
-        try:
-            code, msg, result = envelope(orjson.loads(resp.body))
-        except (orjson.JSONDecodeError, ParseError) as exc:
-            if resp.status == 200:
-                raise OutcomeUnknown(f"{what}: HTTP 200 with an unparsable body") from exc
-            raise self._write_error(resp, None, resp.body[:200].decode(errors="replace").strip(), what) from exc
-        if code == 0 and resp.status == 200:
-            return result
-        raise self._write_error(resp, code, msg, what)
-
     def _write_error(self, resp: RestResponse, code: int | None, msg: str, what: str) -> VenueError:
         return self._rate.noted(write_error(resp.status, code, msg, what=what, headers=resp.headers))
 
