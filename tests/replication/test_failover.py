@@ -62,7 +62,7 @@ def _binance(sim: SimExchange) -> BinanceUsdm:
     b = sim.binance
     return BinanceUsdm(
         sim.api_key, sim.api_secret, rest_url=b.rest_url, ws_api_url=b.ws_api_url, stream_url=b.stream_url,
-        request_timeout=0.3, recv_window_ms=1000,
+        request_timeout=2.0, recv_window_ms=1000,  # fencing is under test here, not timeouts
     )  # fmt: skip
 
 

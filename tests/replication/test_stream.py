@@ -260,6 +260,19 @@ async def wait_until_alert(link: NatsLink) -> None:
     assert b"DIVERGED" in (raw.data or b"")
 
 
+async def _leaders_elected(link: NatsLink, timeout: float = 30.0) -> None:
+    """Wait until the cluster answers JetStream again: a meta leader and a leader for the stream."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            await link.js.account_info()
+            await link.js.stream_info(link.names.stream)
+            return
+        except Exception:  # nats-py raises its own timeout and "no responders" errors during the election
+            assert time.monotonic() < deadline, "the cluster chose no new leader"
+            await asyncio.sleep(0.1)
+
+
 class _WitnessVenue(ScriptedVenue):
     """Records, at each send, whether the command's intent was already on the stream."""
 
@@ -287,6 +300,7 @@ async def test_before_send_on_a_three_node_cluster(tmp_path: Path, nats_cluster:
         for i in range(5):
             await gw.submit(order(client_order_id=f"d-{i}"))
         await nats_cluster.nodes[2].stop()  # one host lost: a majority still acknowledges
+        await _leaders_elected(link)  # if the lost host led the stream or the cluster, a new one is chosen
         for i in range(5, 8):
             handle = await gw.submit(order(client_order_id=f"d-{i}"))
             assert handle.ack.receipt.status is CommandStatus.ACCEPTED
