@@ -4,10 +4,10 @@ Owned by ``Gateway`` (this module holds the work; ``core`` only delegates):
 
 - ``positions()`` / ``balances()``: fresh reads from the venues (every venue at once), which also
   refresh the book the user streams keep between reads (``account_update``).
-- ``start()``: before the first submit is accepted, each venue's position mode is read and a
-  hedge-mode account refused (``HedgeModeError``: the gateway nets one position per
-  instrument); with a gate, its positions and every open order of the account seed the gate
-  (positions become position exposure; resting orders it did not send count like reservations).
+- ``start()``: with a gate, before the first submit is accepted, each venue's position mode is
+  read and a hedge-mode account refused (``HedgeModeError``: the gate nets one position per
+  instrument), then its positions and every open order of the account seed the gate (positions
+  become position exposure; resting orders it did not send count like reservations).
 - the position check: every ``PositionCheckPolicy.interval_seconds`` (off the submit path), each
   venue's positions are read and compared with the gate's, after the gate has applied every
   update received so far. A difference seen on ``confirmations`` consecutive checks with the
@@ -172,14 +172,18 @@ class Accounts:
     # ------------------------------------------------------------------ start and the position check
 
     async def start(self) -> None:
-        """Refuse a hedge-mode account; seed the gate; start the position check (see the module docstring)."""
+        """With a gate: refuse a hedge-mode account, seed the gate, start the position check (module docstring).
+
+        Without one nothing nets positions (``positions()`` nets a hedge account's legs itself, and
+        the venue refuses an order that names no leg), so the start makes no account read at all.
+        """
+        if self._gate is None:
+            return
         venues = list(self._venues.values())
         modes = await asyncio.gather(*(v.position_mode() for v in venues))
         for venue, mode in zip(venues, modes, strict=True):
             if mode is PositionMode.HEDGE:
                 raise HedgeModeError(venue.name, venue.switch_to_one_way)
-        if self._gate is None:
-            return
         await asyncio.gather(*(self._seed(v) for v in venues))
         if self._policy is not None:
             self._task = asyncio.create_task(self._loop(self._policy.interval_seconds), name="gateway:position-check")

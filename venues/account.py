@@ -13,7 +13,11 @@ from typing import Protocol
 from gateway.account import Balance, Position, PositionMode
 from gateway.model import OrderReport
 
-__all__ = ["AccountMixin", "AccountReads"]
+__all__ = ["ACCOUNT_READ_MAX_WAIT", "AccountMixin", "AccountReads"]
+
+# Account reads are never on the submit path (start, the position check, a caller's read): they wait
+# out a spent read budget this long rather than fail (a gateway that cannot seed its gate cannot start).
+ACCOUNT_READ_MAX_WAIT = 60.0
 
 
 class AccountReads(Protocol):

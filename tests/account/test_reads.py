@@ -8,6 +8,7 @@ import pytest
 
 from gateway import Gateway
 from gateway.account import HedgeModeError, PositionMode
+from risk import PortfolioGate, RiskLimits
 from tests.account.conftest import BTC, ETH, make_venue
 from tests.binance.conftest import RecordingSink
 from venues.sim import SimExchange
@@ -53,18 +54,23 @@ async def test_every_open_order_of_the_account_is_listed_whoever_placed_it(sim: 
     )
 
 
-async def test_a_hedge_mode_account_is_refused_at_start_saying_how_to_switch(sim: SimExchange, venue_name: str) -> None:
+async def test_with_a_gate_a_hedge_mode_account_is_refused_at_start_saying_how_to_switch(
+    sim: SimExchange, venue_name: str
+) -> None:
     venue = make_venue(sim, venue_name)
     sim.set_hedge_mode(venue_name)
     assert await _mode(sim, venue_name) is PositionMode.HEDGE
+    gate = PortfolioGate(RiskLimits(max_gross_exposure=D("1000")))
     with pytest.raises(HedgeModeError) as info:
-        async with Gateway(venues=[venue], reconcile=None):
+        async with Gateway(venues=[venue], gate=gate, reconcile=None):
             pytest.fail("the gateway started on a hedge-mode account")
     message = str(info.value)
     assert "hedge mode" in message and "one-way mode" in message and venue.switch_to_one_way in message
     assert ("positionSide/dual" if venue_name == "binance" else "switch-mode") in message
+    assert sim.truth.orders(venue_name) == []
     sim.set_hedge_mode(venue_name, False)
-    async with Gateway(venues=[make_venue(sim, venue_name)], reconcile=None) as gw:
+    gate = PortfolioGate(RiskLimits(max_gross_exposure=D("1000")))
+    async with Gateway(venues=[make_venue(sim, venue_name)], gate=gate, reconcile=None) as gw:
         assert await gw.positions() == []
 
 

@@ -299,7 +299,6 @@ async def test_a_bogus_create_answer_is_reconciled_by_client_order_id() -> None:
         router.get("/fapi/v1/openOrders").respond(200, content=J([held]))
         router.get("/fapi/v1/allOrders").respond(200, content=J([held]))
         router.get("/fapi/v1/userTrades").respond(json=[])
-        router.get("/fapi/v1/positionSide/dual").respond(json={"dualSidePosition": False})  # read at start
         venue = BinanceUsdm("key", "secret", rest_url=BASE, ws_api_url=None, stream_url=None, http="httpx")
         async with Gateway(venues=[venue], reconcile=ReconcilePolicy(interval_seconds=60)) as gw:
             handle = await gw.submit(_order())

@@ -24,6 +24,7 @@ from gateway.model import (
     OrderType,
     TimeInForce,
 )
+from venues.account import ACCOUNT_READ_MAX_WAIT
 from venues.adapter_base import AdapterBase
 from venues.base import InstrumentFilters, InvalidOrderError, VenueEventSink, VenueReadError
 from venues.binance.account import SWITCH_TO_ONE_WAY, BinanceAccountReads
@@ -100,7 +101,11 @@ class BinanceUsdm(BinanceManage, AdapterBase):
         )
         self.safety_wire = BinanceSafety(self)  # cancel-all and countdownCancelAll (switch.py)
         self.account_reads = BinanceAccountReads(
-            self.rest, name=self.name, unify=self.unified, before_read=self._before_read, orders=self._orders
+            self.rest,
+            name=self.name,
+            unify=self.unified,
+            before_read=lambda weight: self._before_read(weight, max_wait=ACCOUNT_READ_MAX_WAIT),
+            orders=self._orders,
         )
 
     # ------------------------------------------------------------------ lifecycle

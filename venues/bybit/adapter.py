@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from gateway.model import CancelRequest, CommandOperation, OrderReport, OrderRequest, OrderType, TimeInForce
+from venues.account import ACCOUNT_READ_MAX_WAIT
 from venues.adapter_base import AdapterBase
 from venues.base import InstrumentFilters, VenueEventSink, VenueReadError
 from venues.bybit.account import SWITCH_TO_ONE_WAY, BybitAccountReads
@@ -98,7 +99,7 @@ class BybitLinear(BybitManage, AdapterBase):
             self.rest,
             name=self.name,
             unify=self.unified,
-            before_read=self._before_read,
+            before_read=lambda weight: self._before_read(weight, max_wait=ACCOUNT_READ_MAX_WAIT),
             pages=self._pages,
             settle_coins=lambda: sorted({f.instrument.rpartition(":")[2] for f in self._filters.values()}),
             first_symbol=lambda: next((f.native_symbol for f in self._filters.values()), None),
