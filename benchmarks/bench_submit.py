@@ -157,7 +157,9 @@ async def main(quick: bool = False, rounds: int | None = None) -> dict[str, Any]
     n, warmup = (150, 20) if quick else (500, 50)
     total, tp_warmup, gw_only = (1000, 100, 5000) if quick else (2000, 200, 20_000)
     rounds = rounds or (1 if quick else 3)
-    results: dict[str, Any] = {"iterations": n}
+    # `make bench` runs this on asyncio's loop, `gateway bench` on uvloop when installed (gateway/loop.py).
+    loop_module = type(asyncio.get_running_loop()).__module__
+    results: dict[str, Any] = {"iterations": n, "sequential_loop": loop_module.split(".")[0]}
     async with simulator_process(seed=1) as info:
         results["simulator_loop"] = info.get("loop", "asyncio")
         for kind in VENUES:
@@ -220,7 +222,8 @@ def in_flight_markdown(submit: dict[str, Any]) -> list[str]:
     lines = [
         f"{data['orders_per_row']:,} orders per row after warm-up, {data['in_flight']} in flight, every row of a "
         f"round in one client process; median of {rounds} round{'s' if rounds != 1 else ''} (range); the "
-        f"simulator runs on {submit.get('simulator_loop', 'asyncio')} in its own process.",
+        f"simulator runs on {submit.get('simulator_loop', 'asyncio')} in its own process (the sequential rows "
+        f"above ran on {submit.get('sequential_loop', 'asyncio')}).",
         "",
         header + " | simulator CPU µs/order |",
         "| --- | " + " | ".join("---: | ---: | ---:" for _ in names) + " | ---: |",
