@@ -132,7 +132,7 @@ class Flattener:
         try:
             for order in await venue.account_open_orders():
                 found.setdefault(order.instrument)
-        except (VenueReadError, NotImplementedError) as exc:
+        except VenueReadError as exc:
             log.error("kill switch: %s's open orders unreadable (%s); canceling on ours only", venue.name, exc)
         listed = []
         for instrument in found:
@@ -149,7 +149,7 @@ class Flattener:
         for name in venues:
             try:
                 positions = await self._host.positions(name)
-            except (VenueReadError, NotImplementedError) as exc:
+            except VenueReadError as exc:
                 log.error("kill switch: %s's positions unreadable (%s); not flattened", name, exc)
                 continue
             for position in positions:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
@@ -74,7 +75,7 @@ T = TypeVar("T")
 CLOCK_TOLERANCE_MS = 250
 
 
-class AdapterBase(AccountMixin, ManageMixin, SafetyMixin):
+class AdapterBase(AccountMixin, ManageMixin, SafetyMixin, ABC):
     """Shared half of every adapter; see the module docstring. Never prints its secret."""
 
     DIALECT: ClassVar[Dialect]
@@ -138,9 +139,9 @@ class AdapterBase(AccountMixin, ManageMixin, SafetyMixin):
         key = self.api_key[:4] + "…" if len(self.api_key) > 4 else "…"
         return f"{type(self).__name__}(name={self.name!r}, rest_url={self.rest_url!r}, api_key={key!r})"
 
+    @abstractmethod
     def _build(self) -> None:
         """Create the dialect's REST client as ``self.rest`` (and anything else built once)."""
-        raise NotImplementedError
 
     # ------------------------------------------------------------------ signing and clock
 
@@ -161,9 +162,9 @@ class AdapterBase(AccountMixin, ManageMixin, SafetyMixin):
             offset = server_ms - (t0 + t1) // 2
             self._clock_offset_ms = offset if abs(offset) > CLOCK_TOLERANCE_MS else 0
 
+    @abstractmethod
     async def _server_time_ms(self) -> int | None:
         """The venue's clock in ms (an unsigned read), None when its answer has none."""
-        raise NotImplementedError
 
     # ------------------------------------------------------------------ filters & instruments
 
@@ -218,23 +219,23 @@ class AdapterBase(AccountMixin, ManageMixin, SafetyMixin):
             if instrument is not None:
                 self.marks.set(instrument, price)
 
+    @abstractmethod
     async def _instrument_filters(self) -> list[InstrumentFilters]:
         """Every tradable instrument's filters (unsigned reads, paged as the venue needs)."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def _mark_prices(self) -> Iterable[tuple[str, Decimal]]:
         """``(native symbol, mark price)`` pairs; unreadable items are left out."""
-        raise NotImplementedError
 
     # ------------------------------------------------------------------ validation
 
+    @abstractmethod
     def _check_client_order_id(self, client_order_id: str) -> None:
         """Raise ``InvalidOrderError`` unless the id is valid for this venue (each dialect states its rule)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _check_order_id(self, order_id: str) -> None:
         """Raise ``InvalidOrderError`` unless the venue order id has this venue's shape."""
-        raise NotImplementedError
 
     def validate(self, request: OrderRequest) -> None:
         filters = self.filters(request.instrument)
@@ -388,21 +389,21 @@ class AdapterBase(AccountMixin, ManageMixin, SafetyMixin):
             message=self.DIALECT.ack_message,
         )
 
+    @abstractmethod
     def _order_params(self, request: OrderRequest) -> dict[str, Any]:
         """A create's wire params, in the order they are sent (values already checked)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _cancel_params(self, request: CancelRequest) -> dict[str, Any]:
         """A cancel's wire params (ids already checked)."""
-        raise NotImplementedError
 
     def _ws_params(self, params: dict[str, Any]) -> dict[str, Any]:
         """The params as the WebSocket call takes them (a copy: the call adds its auth fields)."""
         return dict(params)
 
+    @abstractmethod
     def _write_answer(self, request: OrderRequest | CancelRequest, answer: dict[str, Any]) -> WriteAnswer:
         """What the success answer proves, by the dialect's write-answer schema; ``ParseError`` when nothing."""
-        raise NotImplementedError
 
     # ------------------------------------------------------------------ reads
 
@@ -458,9 +459,9 @@ class AdapterBase(AccountMixin, ManageMixin, SafetyMixin):
     def _order_reports(self, items: Iterable[Any], what: str) -> list[OrderReport]:
         return self._parsed(items, what, self.DIALECT.parse_order)
 
+    @abstractmethod
     async def _window(self, path: str, instrument: str, start_ms: int, end_ms: int) -> list[Any]:
         """Every item of a time-windowed list read over [start_ms, end_ms]; raises rather than return part."""
-        raise NotImplementedError
 
     async def order_history(self, instrument: str, start_ms: int, end_ms: int) -> list[OrderReport]:
         """Every order in the window, the last view of each (pages may repeat an order)."""
@@ -507,13 +508,13 @@ class AdapterBase(AccountMixin, ManageMixin, SafetyMixin):
             starts.append(self.mark_feed.start(0))  # best effort: REST marks stand in until it is up
         return starts
 
+    @abstractmethod
     def _make_order_socket(self, url: str) -> OrderSocket:
         """Build the order-entry socket and keep it where ``_order_socket`` finds it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _make_user_stream(self, url: str, sink: VenueEventSink) -> UserStream:
         """Build the user stream and keep it where ``_user_stream`` finds it."""
-        raise NotImplementedError
 
     def _user_stream(self) -> UserStream | None:
         return None

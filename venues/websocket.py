@@ -15,6 +15,7 @@ import contextlib
 import inspect
 import logging
 import random
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -336,7 +337,7 @@ def _expire(fut: asyncio.Future[Any], name: str, timeout: float) -> None:
         fut.set_exception(OutcomeUnknown(f"{name}: no answer within {timeout:g}s after the frame was sent"))
 
 
-class OrderSocket:
+class OrderSocket(ABC):
     """An adapter's order-entry socket (Binance WS API, Bybit trade WS): a ``WsRpc`` and signed calls.
 
     A dialect sets ``rpc`` and implements ``call``: build its signed request frame, send it once,
@@ -349,8 +350,9 @@ class OrderSocket:
     def is_up(self) -> bool:
         return self.rpc.is_up
 
+    @abstractmethod
     async def call(self, method: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
-        raise NotImplementedError
+        """Send the signed request frame once; the answer's order object, or raise a write-outcome error."""
 
     async def start(self, wait_seconds: float) -> None:
         await self.rpc.start_within(wait_seconds)
