@@ -32,6 +32,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from gateway.logs import mask_secret
 from gateway.model import (
+    AmendRequest,
     CancelRequest,
     CommandOperation,
     CommandReceipt,
@@ -346,7 +347,26 @@ class AdapterBase(AccountMixin, ManageMixin, SafetyMixin, ABC):
         request_id: str | None,
     ) -> CommandReceipt:
         """The one write template: check, build, send once over ``transport``, judge the answer."""
-        route = self.DIALECT.writes[operation]
+        socket = self._ready_to_send(transport)
+        if isinstance(request, OrderRequest):
+            self._check_order(request)
+            params = self._order_params(request)
+        else:
+            self.validate_cancel(request)
+            params = self._cancel_params(request)
+        answer = await self._send_once(operation, params, socket)
+        try:
+            accepted = self._write_answer(request, answer)
+        except ParseError as exc:
+            # The receipt keeps the request's ids (receipt_for_error), so the reconciler can find the order.
+            raise OutcomeUnknown(f"{operation.value}: {self.DIALECT.answer} failed validation: {exc}") from exc
+        return self._accepted_receipt(request, operation, accepted, request_id, transport, sent_at)
+
+    def _ready_to_send(self, transport: Transport) -> OrderSocket | None:
+        """Refuse before anything is sent while the venue's rate-limit wait runs or the socket is down.
+
+        Returns the order-entry socket to send on (None: REST).
+        """
         wait = self._rate.ban_left()
         if wait > 0:
             # The venue told us to back off (429 / 418 / a rate-limit code): sending anyway only
@@ -357,29 +377,37 @@ class AdapterBase(AccountMixin, ManageMixin, SafetyMixin, ABC):
                 retriable=True,
                 retry_after=wait,
             )
-        socket = self._order_socket() if transport is Transport.WEBSOCKET else None
-        if transport is Transport.WEBSOCKET and (socket is None or not socket.is_up):
+        if transport is not Transport.WEBSOCKET:
+            return None
+        socket = self._order_socket()
+        if socket is None or not socket.is_up:
             raise NotSent(f"{self.name}: WebSocket API is not connected")
-        if isinstance(request, OrderRequest):
-            self._check_order(request)
-            params = self._order_params(request)
-        else:
-            self.validate_cancel(request)
-            params = self._cancel_params(request)
+        return socket
+
+    async def _send_once(self, operation: CommandOperation, params: dict[str, Any], socket: OrderSocket | None) -> Any:
+        """One write on the operation's route: over ``socket`` when given, else REST."""
+        route = self.DIALECT.writes[operation]
         if socket is not None:
-            answer = await socket.call(route.ws_method, self._ws_params(params), self.request_timeout)
-        else:
-            answer = await self.rest.write(route.method, route.path, params)
-        try:
-            accepted = self._write_answer(request, answer)
-        except ParseError as exc:
-            # The receipt keeps the request's ids (receipt_for_error), so the reconciler can find the order.
-            raise OutcomeUnknown(f"{operation.value}: {self.DIALECT.answer} failed validation: {exc}") from exc
+            return await socket.call(route.ws_method, self._ws_params(params), self.request_timeout)
+        return await self.rest.write(route.method, route.path, params)
+
+    def _accepted_receipt(
+        self,
+        request: OrderRequest | CancelRequest | AmendRequest,
+        operation: CommandOperation,
+        accepted: WriteAnswer,
+        request_id: str | None,
+        transport: Transport,
+        sent_at: datetime,
+        *,
+        client_order_id: str | None = None,
+    ) -> CommandReceipt:
+        """The ACCEPTED receipt a validated answer proves (``client_order_id``: the fallback id)."""
         return receipt_accepted(
             request,
             operation=operation,
             order_id=accepted.order_id,
-            client_order_id=accepted.client_order_id or request.client_order_id,
+            client_order_id=accepted.client_order_id or request.client_order_id or client_order_id,
             request_id=request_id,
             transport=transport,
             sent_at=sent_at,

@@ -37,10 +37,8 @@ from venues.base import (
     NotSent,
     OutcomeUnknown,
     RateLimitState,
-    Rejected,
     VenueError,
     check_amount,
-    receipt_accepted,
     receipt_for_error,
 )
 from venues.common import ParseError, WriteAnswer
@@ -66,7 +64,23 @@ class ManagedAdapter(Protocol):
 
     def transport_for(self, requested: Transport) -> Transport: ...
 
-    def _order_socket(self) -> OrderSocket | None: ...
+    def _ready_to_send(self, transport: Transport) -> OrderSocket | None: ...
+
+    async def _send_once(
+        self, operation: CommandOperation, params: dict[str, Any], socket: OrderSocket | None
+    ) -> Any: ...
+
+    def _accepted_receipt(
+        self,
+        request: OrderRequest | CancelRequest | AmendRequest,
+        operation: CommandOperation,
+        accepted: WriteAnswer,
+        request_id: str | None,
+        transport: Transport,
+        sent_at: datetime,
+        *,
+        client_order_id: str | None = None,
+    ) -> CommandReceipt: ...
 
     def _check_ids(self, client_order_id: str | None, order_id: str | None) -> None: ...
 
@@ -175,24 +189,6 @@ class ManageMixin:
         return await _batch(self, CommandOperation.CANCEL_ORDER, requests, list(request_ids), transport)
 
 
-def _refuse_during_ban(adapter: ManagedAdapter) -> None:
-    wait = adapter._rate.ban_left()
-    if wait > 0:
-        raise Rejected(
-            f"{adapter.name}: not sent: the venue rate-limited us; {wait:.1f}s left before it takes requests",
-            native_code="RATE_LIMITED_LOCALLY",
-            retriable=True,
-            retry_after=wait,
-        )
-
-
-def _socket_ready(adapter: ManagedAdapter, transport: Transport) -> None:
-    if transport is Transport.WEBSOCKET:
-        socket = adapter._order_socket()
-        if socket is None or not socket.is_up:
-            raise NotSent(f"{adapter.name}: WebSocket API is not connected")
-
-
 async def _amend(
     adapter: ManagedAdapter,
     request: AmendRequest,
@@ -202,35 +198,25 @@ async def _amend(
     sent_at: datetime,
 ) -> CommandReceipt:
     """The amend template: check, build, send once over ``transport``, judge the answer."""
-    _refuse_during_ban(adapter)
-    _socket_ready(adapter, transport)
+    socket = adapter._ready_to_send(transport)
     adapter._check_ids(request.client_order_id, request.order_id)
     for name, value in (("quantity", request.quantity), ("price", request.price)):
         if value is not None:
             check_amount(name, value, venue=adapter.name, instrument=request.instrument)
     params = adapter._amend_params(request, current)
-    route = adapter.DIALECT.writes[CommandOperation.AMEND_ORDER]
-    socket = adapter._order_socket() if transport is Transport.WEBSOCKET else None
-    if socket is not None:
-        answer = await socket.call(route.ws_method, adapter._ws_params(params), adapter.request_timeout)
-    else:
-        answer = await adapter.rest.write(route.method, route.path, params)
+    answer = await adapter._send_once(CommandOperation.AMEND_ORDER, params, socket)
     try:
         accepted = adapter._amend_answer(request, current, answer)
     except ParseError as exc:
         raise OutcomeUnknown(f"AMEND_ORDER: {adapter.DIALECT.answer} failed validation: {exc}") from exc
-    return receipt_accepted(
+    return adapter._accepted_receipt(
         request,
-        operation=CommandOperation.AMEND_ORDER,
-        order_id=accepted.order_id,
-        client_order_id=accepted.client_order_id or request.client_order_id or current.client_order_id,
-        request_id=request_id,
-        transport=transport,
-        sent_at=sent_at,
-        order_state=accepted.state,
-        filled_quantity=accepted.filled_quantity,
-        average_price=accepted.average_price,
-        message=adapter.DIALECT.ack_message,
+        CommandOperation.AMEND_ORDER,
+        accepted,
+        request_id,
+        transport,
+        sent_at,
+        client_order_id=current.client_order_id,
     )
 
 
@@ -245,8 +231,7 @@ async def _batch(
     transport = adapter.transport_for(transport)
     sent_at = utc_now()
     try:
-        _refuse_during_ban(adapter)
-        _socket_ready(adapter, transport)
+        adapter._ready_to_send(transport)
         limit = adapter._batch_limit(operation, transport)
         if not 1 < limit or len(requests) > limit:
             raise NotSent(f"{adapter.name}: a batch of {len(requests)} is more than {limit} over {transport.value}")
@@ -282,21 +267,7 @@ async def _batch(
                 )
             )
             continue
-        receipts.append(
-            receipt_accepted(
-                request,
-                operation=operation,
-                order_id=item.order_id,
-                client_order_id=item.client_order_id or request.client_order_id,
-                request_id=request_id,
-                transport=transport,
-                sent_at=sent_at,
-                order_state=item.state,
-                filled_quantity=item.filled_quantity,
-                average_price=item.average_price,
-                message=adapter.DIALECT.ack_message,
-            )
-        )
+        receipts.append(adapter._accepted_receipt(request, operation, item, request_id, transport, sent_at))
     return receipts
 
 
