@@ -17,126 +17,21 @@ A scrape's cost is measured apart (it is paid per scrape, not per command).
 from __future__ import annotations
 
 import asyncio
-import itertools
 import statistics
 import time
 from decimal import Decimal
 from typing import Any
 
+from benchmarks.instant_venue import INSTRUMENT, InstantVenue
 from gateway.core import Gateway
-from gateway.filters import InstrumentFilters
 from gateway.model import (
-    CancelRequest,
-    CommandOperation,
-    CommandReceipt,
-    CommandStatus,
-    OrderReport,
     OrderRequest,
-    OrderState,
     OrderType,
     Side,
     TimeInForce,
-    TradeReport,
-    Transport,
-    utc_now,
 )
-from gateway.ports import RateLimitState, VenueEventSink
 
-INSTRUMENT = "BTC/USDT:USDT"
 IN_FLIGHT = 50
-
-
-class _Instant:
-    """A venue answering every create at once: ACCEPTED, EXPIRED (so each handle is final at its ack)."""
-
-    name = "instant"
-    recv_window_ms = 5000
-    history_lag_seconds = 0.0
-    history_includes_open_orders = True
-    switch_to_one_way = ""
-
-    def __init__(self) -> None:
-        self._ids = itertools.count(1)
-        self._rate = RateLimitState()
-        self._filters = InstrumentFilters(
-            venue=self.name,
-            instrument=INSTRUMENT,
-            native_symbol="BTCUSDT",
-            tick_size=Decimal("0.1"),
-            step_size=Decimal("0.001"),
-            min_qty=Decimal("0.001"),
-            max_qty=Decimal("1000"),
-            min_notional=Decimal("5"),
-        )
-
-    async def start(self, sink: VenueEventSink) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
-    def filters(self, instrument: str) -> InstrumentFilters:
-        return self._filters
-
-    def validate(self, request: OrderRequest) -> None:
-        return None
-
-    def validate_cancel(self, request: CancelRequest) -> None:
-        return None
-
-    def reference_price(self, instrument: str) -> Decimal | None:
-        return Decimal("50000")
-
-    def reference_age(self, instrument: str) -> float | None:
-        return 0.0
-
-    def transport_for(self, requested: Transport) -> Transport:
-        return Transport.REST
-
-    async def submit(self, request: OrderRequest) -> CommandReceipt:
-        sent = utc_now()
-        return CommandReceipt(
-            operation=CommandOperation.CREATE_ORDER,
-            status=CommandStatus.ACCEPTED,
-            venue=self.name,
-            instrument=request.instrument,
-            order_id=str(next(self._ids)),
-            client_order_id=request.client_order_id,
-            order_state=OrderState.EXPIRED,
-            transport=Transport.REST,
-            sent_at=sent,
-            received_at=utc_now(),
-        )
-
-    async def cancel(self, request: CancelRequest, request_id: str) -> CommandReceipt:
-        raise NotImplementedError
-
-    async def query_order(self, instrument: str, **ids: Any) -> OrderReport | None:
-        return None
-
-    async def open_orders(self, instrument: str) -> list[OrderReport]:
-        return []
-
-    async def order_history(self, instrument: str, start_ms: int, end_ms: int) -> list[OrderReport]:
-        return []
-
-    async def trades(self, instrument: str, start_ms: int, end_ms: int) -> list[TradeReport]:
-        return []
-
-    async def positions(self) -> list[Any]:
-        return []
-
-    async def balances(self) -> list[Any]:
-        return []
-
-    async def account_open_orders(self) -> list[OrderReport]:
-        return []
-
-    def rate_limit(self) -> RateLimitState:
-        return self._rate
-
-    def read_count(self) -> int:
-        return 0
 
 
 def _order(cid: str) -> OrderRequest:
@@ -154,7 +49,7 @@ def _order(cid: str) -> OrderRequest:
 
 async def _round(commands: int, metrics: object) -> float:
     """CPU µs per command over ``commands`` submits kept ``IN_FLIGHT`` at a time."""
-    async with Gateway(venues=[_Instant()], reconcile=None, refresh=None, metrics=metrics) as gw:  # type: ignore[list-item]
+    async with Gateway(venues=[InstantVenue()], reconcile=None, refresh=None, metrics=metrics) as gw:
         ids = (gw.new_client_order_id() for _ in range(commands))
         queue = asyncio.Queue[str]()
         for cid in ids:
@@ -180,7 +75,7 @@ async def _hook_cost(commands: int) -> float:
     from gateway.metrics import Metrics
 
     events: list[Any] = []
-    async with Gateway(venues=[_Instant()], reconcile=None, refresh=None) as gw:  # type: ignore[list-item]
+    async with Gateway(venues=[InstantVenue()], reconcile=None, refresh=None) as gw:
         gw.bus.add_tap(events.append)
         for i in range(commands):
             await gw.submit(_order(f"h-{i}"))
