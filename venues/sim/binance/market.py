@@ -23,14 +23,13 @@ from aiohttp import web
 from venues.sim.binance.dialect import BinanceDialect
 from venues.sim.binance.errors import ApiError, json_response, mandatory, read_int, read_truthy
 from venues.sim.binance.rest import Handler, endpoint
+from venues.sim.book import BOOK_DEPTH_QTY, book_levels, candles, fills
 from venues.sim.engine import SimFill, SimInstrument, now_ms
 from venues.sim.unserved import add_missing
 from venues.sim.wire import fmt, fmt_free, places
 
 __all__ = ["ACCOUNT_METHODS", "BOOK_DEPTH_QTY", "INTERVAL_MS", "Market", "Settings", "account_read", "routes"]
 
-# Standing liquidity the engine fills against at each side of the book (it fills any size).
-BOOK_DEPTH_QTY = Decimal("1000")
 INTERVAL_MS = {
     "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000,
     "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000, "12h": 43_200_000,
@@ -57,8 +56,7 @@ class Market:
         self.settings = Settings()
 
     def fills(self, symbol: str, start_ms: int = 0) -> list[SimFill]:
-        out = [f for o in self.engine.orders.values() if o.symbol == symbol for f in o.fills if f.time_ms >= start_ms]
-        return sorted(out, key=lambda f: f.trade_id)
+        return fills(self.engine, symbol, start_ms)
 
     def last_price(self, inst: SimInstrument) -> Decimal:
         fills = self.fills(inst.symbol)
@@ -66,41 +64,21 @@ class Market:
 
     def book(self, inst: SimInstrument, limit: int) -> tuple[list[list[str]], list[list[str]]]:
         pp, qp = places(inst.tick_size), places(inst.step_size)
-        bids: dict[Decimal, Decimal] = {inst.mark_price - inst.tick_size: BOOK_DEPTH_QTY}
-        asks: dict[Decimal, Decimal] = {inst.mark_price: BOOK_DEPTH_QTY}
-        for o in self.engine.orders.values():
-            if o.symbol == inst.symbol and o.is_open and o.price is not None:
-                side = bids if o.side == "BUY" else asks
-                side[o.price] = side.get(o.price, Decimal(0)) + o.qty - o.filled_qty
-        bid_rows = [[fmt(p, pp), fmt(q, qp)] for p, q in sorted(bids.items(), reverse=True)[:limit]]
-        ask_rows = [[fmt(p, pp), fmt(q, qp)] for p, q in sorted(asks.items())[:limit]]
-        return bid_rows, ask_rows
+        bids, asks = book_levels(self.engine, inst, limit)
+        return [[fmt(p, pp), fmt(q, qp)] for p, q in bids], [[fmt(p, pp), fmt(q, qp)] for p, q in asks]
 
     def candles(self, inst: SimInstrument, interval: str, params: dict[str, str]) -> list[list[Any]]:
         step = INTERVAL_MS.get(interval)
         if step is None:
             raise ApiError(-1120, "Invalid interval.")
         limit = min(read_int(params, "limit") or 500, 1500)
-        now = now_ms()
-        end = read_int(params, "endTime") or now
-        start = read_int(params, "startTime")
-        first = (start // step) * step if start is not None else (end // step - limit + 1) * step
+        end = read_int(params, "endTime") or now_ms()
         pp, qp = places(inst.tick_size), places(inst.step_size)
-        fills = self.fills(inst.symbol, first)
-        rows = []
-        for n in range(limit):
-            t = first + n * step
-            if t > end:
-                break
-            inside = [f for f in fills if t <= f.time_ms < t + step]
-            prices = [f.price for f in inside] or [inst.mark_price]
-            volume = sum((f.qty for f in inside), Decimal(0))
-            quote = sum((f.qty * f.price for f in inside), Decimal(0))
-            rows.append([
-                t, fmt(prices[0], pp), fmt(max(prices), pp), fmt(min(prices), pp), fmt(prices[-1], pp),
-                fmt(volume, qp), t + step - 1, fmt_free(quote), len(inside), "0", "0", "0",
-            ])  # fmt: skip
-        return rows
+        return [
+            [c.start_ms, fmt(c.open, pp), fmt(c.high, pp), fmt(c.low, pp), fmt(c.close, pp), fmt(c.volume, qp),
+             c.start_ms + step - 1, fmt_free(c.quote_volume), c.trades, "0", "0", "0"]
+            for c in candles(self.engine, inst, step, read_int(params, "startTime"), end, limit)
+        ]  # fmt: skip
 
     def ticker_24h(self, inst: SimInstrument) -> dict[str, Any]:
         pp, qp = places(inst.tick_size), places(inst.step_size)

@@ -20,13 +20,14 @@ from typing import Any
 
 from aiohttp import web
 
+from venues.sim.book import book_levels, candles
 from venues.sim.bybit.bands import band
 from venues.sim.bybit.dialect import BybitDialect
 from venues.sim.bybit.errors import ApiError, param_error, text
 from venues.sim.bybit.limits import HDR_KEY
 from venues.sim.bybit.payloads import uid
 from venues.sim.bybit.rest import Handler, endpoint
-from venues.sim.engine import SimFill, SimInstrument, now_ms
+from venues.sim.engine import SimInstrument, now_ms
 from venues.sim.unserved import add_missing
 from venues.sim.wire import fmt, fmt_free, places
 
@@ -38,7 +39,6 @@ INTERVAL_MS = {
     "W": 604_800_000,
 }  # fmt: skip
 MAX_LEVERAGE = Decimal(100)
-BOOK_DEPTH_QTY = Decimal("1000")  # standing liquidity the engine fills against at each side (any size)
 
 
 @dataclass
@@ -56,23 +56,14 @@ class BybitMarket:
         self.engine = d.engine
         self.settings = BybitSettings()
 
-    def fills(self, symbol: str, start_ms: int = 0) -> list[SimFill]:
-        out = [f for o in self.engine.orders.values() if o.symbol == symbol for f in o.fills if f.time_ms >= start_ms]
-        return sorted(out, key=lambda f: f.trade_id)
-
     def book(self, inst: SimInstrument, limit: int) -> dict[str, Any]:
         pp, qp = places(inst.tick_size), places(inst.step_size)
-        bids: dict[Decimal, Decimal] = {inst.mark_price - inst.tick_size: BOOK_DEPTH_QTY}
-        asks: dict[Decimal, Decimal] = {inst.mark_price: BOOK_DEPTH_QTY}
-        for o in self.engine.orders.values():
-            if o.symbol == inst.symbol and o.is_open and o.price is not None:
-                side = bids if o.side == "BUY" else asks
-                side[o.price] = side.get(o.price, Decimal(0)) + o.qty - o.filled_qty
+        bids, asks = book_levels(self.engine, inst, limit)
         now = now_ms()
         return {
             "s": inst.symbol,
-            "b": [[fmt(p, pp), fmt(q, qp)] for p, q in sorted(bids.items(), reverse=True)[:limit]],
-            "a": [[fmt(p, pp), fmt(q, qp)] for p, q in sorted(asks.items())[:limit]],
+            "b": [[fmt(p, pp), fmt(q, qp)] for p, q in bids],
+            "a": [[fmt(p, pp), fmt(q, qp)] for p, q in asks],
             "ts": now, "u": now, "seq": now, "cts": now,
         }  # fmt: skip
 
@@ -82,21 +73,12 @@ class BybitMarket:
             raise param_error("interval invalid")
         limit = min(_int(params, "limit") or 200, 1000)
         end = _int(params, "end") or now_ms()
-        start = _int(params, "start")
-        first = (start // step) * step if start is not None else (end // step - limit + 1) * step
         pp, qp = places(inst.tick_size), places(inst.step_size)
-        fills = self.fills(inst.symbol, first)
         rows = []
-        for n in range(limit):
-            t = first + n * step
-            if t > end:
-                break
-            inside = [f for f in fills if t <= f.time_ms < t + step]
-            prices = [f.price for f in inside] or [inst.mark_price]
-            row = [str(t), fmt(prices[0], pp), fmt(max(prices), pp), fmt(min(prices), pp), fmt(prices[-1], pp)]
+        for c in candles(self.engine, inst, step, _int(params, "start"), end, limit):
+            row = [str(c.start_ms), fmt(c.open, pp), fmt(c.high, pp), fmt(c.low, pp), fmt(c.close, pp)]
             if with_volume:
-                row += [fmt(sum((f.qty for f in inside), Decimal(0)), qp),
-                        fmt_free(sum((f.qty * f.price for f in inside), Decimal(0)))]  # fmt: skip
+                row += [fmt(c.volume, qp), fmt_free(c.quote_volume)]
             rows.append(row)
         return rows[::-1]  # newest first
 
