@@ -129,8 +129,8 @@ def create_answer(
     return WriteAnswer(order_id, client_order_id, state, filled, _average(payload))
 
 
-def cancel_answer(payload: Any, *, symbol: str, client_order_id: str | None, order_id: str | None) -> WriteAnswer:
-    """A 2xx answer to ``DELETE /fapi/v1/order`` / ``order.cancel`` naming the target, or ``ParseError``."""
+def _target(payload: Any, *, symbol: str, client_order_id: str | None, order_id: str | None) -> tuple[str, str]:
+    """The ids of an answer about an existing order, checked to name exactly the target; ``ParseError`` if not."""
     if not isinstance(payload, Mapping):
         raise ParseError(f"answer is a {type(payload).__name__}, not an order object")
     answered_id = _order_id(payload)
@@ -138,12 +138,16 @@ def cancel_answer(payload: Any, *, symbol: str, client_order_id: str | None, ord
         raise ParseError(f"orderId {answered_id} is not the target ({order_id})")
     _text(payload, "symbol", symbol)
     if client_order_id is not None:
-        answered_cid = _text(payload, "clientOrderId", client_order_id)
-    else:
-        raw = payload.get("clientOrderId")
-        if not isinstance(raw, str):
-            raise ParseError(f"clientOrderId {_show(raw)} is not a string")
-        answered_cid = raw
+        return answered_id, _text(payload, "clientOrderId", client_order_id)
+    raw = payload.get("clientOrderId")
+    if not isinstance(raw, str):
+        raise ParseError(f"clientOrderId {_show(raw)} is not a string")
+    return answered_id, raw
+
+
+def cancel_answer(payload: Any, *, symbol: str, client_order_id: str | None, order_id: str | None) -> WriteAnswer:
+    """A 2xx answer to ``DELETE /fapi/v1/order`` / ``order.cancel`` naming the target, or ``ParseError``."""
+    answered_id, answered_cid = _target(payload, symbol=symbol, client_order_id=client_order_id, order_id=order_id)
     state = _status(payload)
     if state is not OrderState.CANCELED:  # §5 CO: the cancelled order comes back CANCELED
         raise ParseError(f"status {payload.get('status')!r} contradicts an accepted cancel")
@@ -168,19 +172,7 @@ def amend_answer(
     An open order must show the quantity and price sent; one the modify closed (a partially filled
     order cut to its filled quantity, a crossing GTX: both documented to cancel) shows its state.
     """
-    if not isinstance(payload, Mapping):
-        raise ParseError(f"answer is a {type(payload).__name__}, not an order object")
-    answered_id = _order_id(payload)
-    if order_id is not None and answered_id != order_id:
-        raise ParseError(f"orderId {answered_id} is not the target ({order_id})")
-    _text(payload, "symbol", symbol)
-    if client_order_id is not None:
-        cid = _text(payload, "clientOrderId", client_order_id)
-    else:
-        raw = payload.get("clientOrderId")
-        if not isinstance(raw, str):
-            raise ParseError(f"clientOrderId {_show(raw)} is not a string")
-        cid = raw
+    answered_id, cid = _target(payload, symbol=symbol, client_order_id=client_order_id, order_id=order_id)
     state = _status(payload)
     orig = _amount(payload, "origQty")
     if state.is_open:
